@@ -1,0 +1,1 @@
+"""Bridge node: store-and-forward of journal events to a central server over Socket.IO."""

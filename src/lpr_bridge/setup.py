@@ -1,0 +1,27 @@
+import os
+
+from setuptools import find_packages, setup
+
+PACKAGE = 'lpr_bridge'
+_DATA = [
+    ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
+    ('share/' + PACKAGE, ['package.xml']),
+]
+
+setup(
+    name=PACKAGE,
+    version='0.1.0',
+    packages=find_packages(exclude=['test']),
+    data_files=_DATA,
+    install_requires=['setuptools'],
+    zip_safe=True,
+    maintainer='lpr developers',
+    maintainer_email='dev@lpr.invalid',
+    description='Bridge node: store-and-forward of journal events to a central server over Socket.IO.',
+    license='AGPL-3.0-or-later',
+    entry_points={
+        'console_scripts': [
+            'bridge_node = lpr_bridge.node:main'
+        ],
+    },
+)

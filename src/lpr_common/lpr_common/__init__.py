@@ -1,0 +1,1 @@
+"""Shared helpers of the lpr nodes: image conversion, QoS profiles, lifecycle base, status."""

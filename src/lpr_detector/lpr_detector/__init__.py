@@ -1,0 +1,1 @@
+"""Detector node: licence-plate (and vehicle) boxes with ONNX Runtime or a Hailo-8."""
