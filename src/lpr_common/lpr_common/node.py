@@ -1,0 +1,212 @@
+"""The lifecycle base every lpr node shares, and its ``main``.
+
+A node owns a device, a model, a database or a socket, so each is a
+lifecycle node: ``configure`` reads and validates the parameters and loads
+what the node owns (a bad parameter or a missing model fails the transition
+with one clear line), ``activate`` starts the flow, ``deactivate``/``cleanup``
+release. With ``autostart`` (the default) the node walks itself to active,
+so the pip runner and ``ros2 launch`` need no lifecycle manager.
+"""
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+
+from lpr_common import qos
+from lpr_common.config import ConfigError, build_config, field_specs
+
+_PARAM_TYPES = {
+    str: ParameterType.PARAMETER_STRING,
+    int: ParameterType.PARAMETER_INTEGER,
+    float: ParameterType.PARAMETER_DOUBLE,
+    bool: ParameterType.PARAMETER_BOOL,
+    list[str]: ParameterType.PARAMETER_STRING_ARRAY,
+    list[int]: ParameterType.PARAMETER_INTEGER_ARRAY,
+    list[float]: ParameterType.PARAMETER_DOUBLE_ARRAY,
+}
+
+OK, WARN, ERROR = (DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR)
+SUCCESS = TransitionCallbackReturn.SUCCESS
+FAILURE = TransitionCallbackReturn.FAILURE
+
+
+class Status:
+    """Counters and a level/message, published on /diagnostics by the node."""
+
+    def __init__(self):
+        self.level = OK
+        self.message = 'starting'
+        self.values: dict[str, Any] = {}
+
+    def set(self, level: int, message: str) -> None:
+        self.level, self.message = level, message
+
+    def count(self, key: str, n: int = 1) -> None:
+        self.values[key] = self.values.get(key, 0) + n
+
+
+class LprNode(LifecycleNode):
+    """Subclasses set ``config_class`` and implement configure/activate/release."""
+
+    config_class: type = None
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(name, **kwargs)
+        self.config = None
+        self.status = Status()
+        self._declare_parameters()
+        self.declare_parameter('autostart', True, ParameterDescriptor(
+            description='configure and activate on start-up (no lifecycle manager needed)'))
+        self.declare_parameter('status_period', 2.0, ParameterDescriptor(
+            description='seconds between status messages on /diagnostics', dynamic_typing=True))
+        # Status is a plain publisher: errors must be visible while inactive too.
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', qos.STATUS)
+        period = float(self.get_parameter('status_period').value)
+        self._diag_timer = self.create_timer(max(period, 0.1), self.publish_status)
+
+    # -- parameters ---------------------------------------------------------
+    def _declare_parameters(self) -> None:
+        for name, kind, default, help_text in field_specs(self.config_class):
+            descriptor = ParameterDescriptor(description=help_text)
+            if kind is float:
+                # Accept `fps: 15` as well as `fps: 15.0` from YAML; coerced in build_config.
+                descriptor.dynamic_typing = True
+            else:
+                descriptor.type = _PARAM_TYPES[kind]
+            self.declare_parameter(name, default, descriptor)
+
+    def read_config(self):
+        values = {name: self.get_parameter(name).value
+                  for name, *_ in field_specs(self.config_class)}
+        return build_config(self.config_class, values)
+
+    # -- lifecycle ----------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.config = self.read_config()
+            self.configure(self.config)
+        except Exception as exc:  # noqa: BLE001 - reported as a failed transition
+            return self._fail('configure', exc)
+        self.status.set(OK, 'configured')
+        return SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.activate()
+        except Exception as exc:  # noqa: BLE001
+            return self._fail('activate', exc)
+        self.status.set(OK, 'active')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._safe(self.deactivate)
+        self.status.set(OK, 'inactive')
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._safe(self.release)
+        self.status.set(OK, 'unconfigured')
+        return SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if state.label == 'active':
+            self._safe(self.deactivate)
+        self._safe(self.release)
+        return SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._safe(self.release)
+        return SUCCESS
+
+    # -- hooks for subclasses -------------------------------------------------
+    def configure(self, config) -> None:
+        """Load what the node owns; raise with a clear message on failure."""
+
+    def activate(self) -> None:
+        """Start producing (open the device, start the worker)."""
+
+    def deactivate(self) -> None:
+        """Stop producing; keep what configure loaded."""
+
+    def release(self) -> None:
+        """Release what configure loaded. Must be safe to call twice."""
+
+    def fill_status(self, status: Status) -> None:
+        """Add current figures to the status before it is published."""
+
+    # -- helpers ------------------------------------------------------------
+    def _fail(self, transition: str, exc: Exception) -> TransitionCallbackReturn:
+        kind = '' if isinstance(exc, (ConfigError, OSError)) else f'{type(exc).__name__}: '
+        self.get_logger().error(f'{transition} failed: {kind}{exc}')
+        self.get_logger().debug(''.join(traceback.format_exception(exc)))
+        self.status.set(ERROR, f'{transition} failed: {exc}')
+        self.publish_status()
+        self._safe(self.release)
+        return FAILURE
+
+    def _safe(self, fn) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - release paths must not raise
+            self.get_logger().error(f'{fn.__name__} failed: {type(exc).__name__}: {exc}')
+
+    def publish_status(self) -> None:
+        try:
+            self.fill_status(self.status)
+        except Exception as exc:  # noqa: BLE001
+            self.status.set(WARN, f'status unavailable: {exc}')
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        entry = DiagnosticStatus(level=self.status.level, name=self.get_fully_qualified_name(),
+                                 message=self.status.message,
+                                 hardware_id=self.get_namespace().strip('/') or 'lpr')
+        entry.values = [KeyValue(key=k, value=_fmt(v)) for k, v in self.status.values.items()]
+        msg.status = [entry]
+        self._diag_pub.publish(msg)
+
+
+def _fmt(value: Any) -> str:
+    return f'{value:.3f}' if isinstance(value, float) else str(value)
+
+
+def run_node(node_class, args=None, name: str | None = None) -> int:
+    """Entry point of every node executable. Returns the process exit code."""
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = node_class() if name is None else node_class(name)
+        if node.get_parameter('autostart').value:
+            if node.trigger_configure() != SUCCESS or node.trigger_activate() != SUCCESS:
+                return 1
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        while rclpy.ok() and not getattr(node, 'finished', False):
+            executor.spin_once(timeout_sec=0.2)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, non-zero exit
+        print(f'{node_class.__name__}: fatal: {type(exc).__name__}: {exc}', file=sys.stderr)
+        code = 1
+    finally:
+        if node is not None:
+            _shutdown(node)
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code if node is None or not getattr(node, 'exit_code', 0) else node.exit_code
+
+
+def _shutdown(node: LprNode) -> None:
+    """Walk the node down (deactivate, cleanup) so it flushes and releases."""
+    try:
+        node.trigger_shutdown()
+    except Exception:  # noqa: BLE001 - the context may already be gone
+        node._safe(node.deactivate)
+        node._safe(node.release)

@@ -1,0 +1,86 @@
+"""A worker thread fed by a bounded queue that drops the oldest item.
+
+Callbacks stay thin: they hand the message to the worker and return. When
+the worker falls behind, the oldest waiting item is dropped (for frames:
+latest wins) and counted, so the executor never blocks on heavy work.
+"""
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+from typing import Any, Callable
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, handle: Callable[[Any], None], name: str, maxsize: int = 1,
+                 on_error: Callable[[BaseException], None] | None = None):
+        if maxsize < 1:
+            raise ValueError('maxsize must be >= 1')
+        self._handle = handle
+        self._on_error = on_error or (lambda exc: log.exception('worker %s failed', name))
+        self._queue: collections.deque = collections.deque()
+        self._maxsize = maxsize
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stopping = False
+        self.submitted = 0
+        self.dropped = 0
+        self.handled = 0
+        self.failed = 0
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def submit(self, item: Any) -> None:
+        with self._cond:
+            if self._stopping:
+                return
+            self.submitted += 1
+            if len(self._queue) >= self._maxsize:
+                self._queue.popleft()
+                self.dropped += 1
+            self._queue.append(item)
+            self._cond.notify()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until the queue is empty and nothing is being handled."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    def stop(self, drain: bool = True, timeout: float = 10.0) -> None:
+        if drain:
+            self.wait_idle(timeout)
+        with self._cond:
+            self._stopping = True
+            self._queue.clear()
+            self._cond.notify_all()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._queue or self._stopping)
+                if self._stopping:
+                    return
+                item = self._queue.popleft()
+                self._busy = True
+            try:
+                self._handle(item)
+                self.handled += 1
+            except BaseException as exc:  # noqa: BLE001 - one bad item must not kill the worker
+                self.failed += 1
+                try:
+                    self._on_error(exc)
+                except Exception:  # noqa: BLE001
+                    log.exception('error handler failed')
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
