@@ -1,0 +1,31 @@
+"""Detector node parameters (the defaults live here and nowhere else)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lpr_common.config import check, param
+
+
+@dataclass(frozen=True)
+class DetectorConfig:
+    backend: str = param('onnx', "plate detector backend: 'onnx' (ONNX Runtime) or 'hailo' (Hailo-8 HEF)")
+    model_path: str = param('', 'plate model file; empty = yolov8n-plate-384.onnx in the model cache')
+    score_threshold: float = param(0.35, 'minimum plate score, 0..1')
+    iou_threshold: float = param(0.5, 'non-maximum suppression IoU, 0..1')
+    threads: int = param(1, 'inference threads (0 = runtime default)')
+    max_plates: int = param(8, 'at most this many plates per frame, best first')
+    min_plate_width: float = param(16.0, 'ignore plates narrower than this many pixels')
+    crop_pad_x: float = param(0.15, 'crop padding left and right, fraction of the plate width')
+    crop_pad_y: float = param(0.35, 'crop padding above and below, fraction of the plate height')
+    attach_frame: bool = param(True, 'attach the full frame (JPEG) when plates are found, for event images')
+    jpeg_quality: int = param(90, 'JPEG quality of attached frames and debug images, 1..100')
+    debug_image: bool = param(True, 'publish an annotated frame on debug/image/compressed while someone listens')
+
+    def validate(self) -> None:
+        check(self.backend != '', 'backend must not be empty')
+        check(0.0 < self.score_threshold < 1.0, f'score_threshold must be in (0, 1), got {self.score_threshold}')
+        check(0.0 < self.iou_threshold <= 1.0, f'iou_threshold must be in (0, 1], got {self.iou_threshold}')
+        check(self.threads >= 0, 'threads must be >= 0')
+        check(self.max_plates >= 1, 'max_plates must be >= 1')
+        check(self.crop_pad_x >= 0 and self.crop_pad_y >= 0, 'crop padding must be >= 0')
+        check(1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in 1..100')

@@ -1,0 +1,142 @@
+"""Detector node: image_raw -> plates/detections (+ debug/image/compressed)."""
+from __future__ import annotations
+
+import time
+
+from lpr_interfaces.msg import BoundingBox, PlateDetection, PlateDetectionArray, PlateReadArray
+from sensor_msgs.msg import CompressedImage, Image
+
+from lpr_common import qos
+from lpr_common.images import ImageError, array_to_compressed, array_to_image, image_to_array
+from lpr_common.node import OK, WARN, LprNode, run_node
+from lpr_common.rate import RateMeter
+from lpr_common.worker import Worker
+from lpr_detector.annotate import annotate
+from lpr_detector.base import Box
+from lpr_detector.config import DetectorConfig
+from lpr_detector.finder import FoundPlate, PlateFinder
+
+
+class DetectorNode(LprNode):
+    config_class = DetectorConfig
+
+    def __init__(self, name: str = 'detector'):
+        super().__init__(name)
+        self.finder: PlateFinder | None = None
+        self.worker: Worker | None = None
+        self._subs = []
+        self._frames = 0
+        self._rate = RateMeter()
+        self._last_reads: list[tuple[Box, str]] = []
+
+    # -- lifecycle ----------------------------------------------------------
+    def configure(self, config: DetectorConfig) -> None:
+        self.finder = PlateFinder.from_config(config)
+        self.get_logger().info(f'plate detector {self.finder.detector.name} ready')
+        self.pub = self.create_lifecycle_publisher(PlateDetectionArray, 'plates/detections', qos.RESULTS)
+        self.debug_pub = self.create_lifecycle_publisher(CompressedImage, 'debug/image/compressed', qos.DEBUG)
+
+    def activate(self) -> None:
+        self.worker = Worker(self._process, 'detector', maxsize=1, on_error=self._on_error)
+        self._subs = [
+            self.create_subscription(Image, 'image_raw', self.worker.submit, qos.FRAMES),
+            self.create_subscription(PlateReadArray, 'plates/reads', self._remember_reads, qos.RESULTS),
+        ]
+
+    def deactivate(self) -> None:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        if self.worker is not None:
+            self.worker.stop(drain=True, timeout=5.0)
+            self.worker = None
+
+    def release(self) -> None:
+        if self.finder is not None:
+            self.finder.close()
+            self.finder = None
+
+    # -- work ---------------------------------------------------------------
+    def _process(self, msg: Image) -> None:
+        try:
+            image = image_to_array(msg)
+            if image.ndim != 3:
+                raise ImageError(f'expected a colour frame, got {msg.encoding}')
+        except ImageError as exc:
+            self.status.count('bad_frames')
+            self.get_logger().warning(f'frame skipped: {exc}', throttle_duration_sec=5.0)
+            return
+        start = time.perf_counter()
+        found = self.finder.find(image)
+        elapsed_ms = (time.perf_counter() - start) * 1000.0
+        self._frames += 1
+        self._rate.tick()
+        self.pub.publish(self._to_msg(msg, image, found, elapsed_ms))
+        self.status.count('plates', len(found))
+        if self.config.debug_image and self.debug_pub.get_subscription_count() > 0:
+            self._publish_debug(msg, image, found)
+
+    def _to_msg(self, src: Image, image, found: list[FoundPlate], elapsed_ms: float) -> PlateDetectionArray:
+        out = PlateDetectionArray()
+        out.header = src.header
+        out.frame_seq = self._frames
+        out.frame_height, out.frame_width = image.shape[:2]
+        out.detect_ms = float(elapsed_ms)
+        out.plates = [self._plate_msg(f) for f in found]
+        if found and self.config.attach_frame:
+            out.frame.header = src.header
+            array_to_compressed(image, out.frame, self.config.jpeg_quality)
+        return out
+
+    def _plate_msg(self, f: FoundPlate) -> PlateDetection:
+        det = PlateDetection()
+        det.box = _bbox(f.box.x, f.box.y, f.box.width, f.box.height)
+        det.score = float(f.box.score)
+        det.backend = self.finder.detector.name
+        det.crop_box = _bbox(*f.crop_rect)
+        det.vehicle_index = -1
+        if f.crop is not None and f.crop.size:
+            array_to_image(f.crop, det.crop)
+        return det
+
+    def _remember_reads(self, msg: PlateReadArray) -> None:
+        self._last_reads = [(Box(r.detection.box.x, r.detection.box.y, r.detection.box.width,
+                                 r.detection.box.height, r.confidence),
+                             f'{r.text} {r.confidence:.2f}' if r.text else '')
+                            for r in msg.reads]
+
+    def _publish_debug(self, src: Image, image, found: list[FoundPlate]) -> None:
+        labels = []
+        for f in found:
+            match = max(self._last_reads, key=lambda br: br[0].iou(f.box), default=None)
+            labels.append(match[1] if match and match[0].iou(f.box) > 0.3 else '')
+        view = annotate(image, [f.box for f in found], labels, self._rate.rate())
+        msg = CompressedImage()
+        msg.header = src.header
+        array_to_compressed(view, msg, self.config.jpeg_quality)
+        self.debug_pub.publish(msg)
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.status.count('errors')
+        self.status.set(WARN, f'last error: {type(exc).__name__}: {exc}')
+        self.get_logger().error(f'detection failed: {type(exc).__name__}: {exc}',
+                                throttle_duration_sec=5.0)
+
+    def fill_status(self, status) -> None:
+        if self.worker is not None:
+            status.values.update(frames=self._frames, dropped=self.worker.dropped,
+                                 fps=self._rate.rate())
+        if status.level == WARN and self._rate.rate() > 0 and 'errors' not in status.values:
+            status.set(OK, 'active')
+
+
+def _bbox(x, y, w, h) -> BoundingBox:
+    return BoundingBox(x=float(x), y=float(y), width=float(w), height=float(h))
+
+
+def main(args=None) -> int:
+    return run_node(DetectorNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
