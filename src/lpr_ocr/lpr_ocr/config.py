@@ -1,0 +1,26 @@
+"""OCR node parameters (the defaults live here and nowhere else)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lpr_common.config import check, param
+from lpr_ocr.formats import ALL_REGIONS
+
+
+@dataclass(frozen=True)
+class OcrConfig:
+    backend: str = param('ppocr', "text recogniser: 'ppocr' (PP-OCRv4 on ONNX Runtime)")
+    rec_model: str = param('', 'recognition model; empty = the PP-OCRv4 model shipped with rapidocr-onnxruntime')
+    det_model: str = param('', 'text-line detection model; empty = the PP-OCRv4 one shipped with rapidocr-onnxruntime')
+    line_detection: bool = param(True, 'find text lines inside the crop before reading (needed for plates with extra text)')
+    threads: int = param(1, 'inference threads (0 = runtime default)')
+    regions: list[str] = param(['auto'], f"allowed plate regions: 'auto' or any of {', '.join(ALL_REGIONS)}")
+    top_n: int = param(5, 'candidates kept per read')
+    queue_size: int = param(4, 'detection messages waiting for OCR before the oldest is dropped')
+
+    def validate(self) -> None:
+        check(self.threads >= 0, 'threads must be >= 0')
+        check(self.top_n >= 1, 'top_n must be >= 1')
+        check(self.queue_size >= 1, 'queue_size must be >= 1')
+        bad = [r for r in self.regions if r != 'auto' and r.upper() not in ALL_REGIONS]
+        check(not bad, f'unknown region(s) {", ".join(bad)}; known: auto, {", ".join(ALL_REGIONS)}')

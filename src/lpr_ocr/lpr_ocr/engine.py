@@ -1,0 +1,32 @@
+"""The OCR node's core: crop in, ranked plate text out."""
+from __future__ import annotations
+
+import numpy as np
+
+from lpr_ocr import base
+from lpr_ocr.base import PlateText
+from lpr_ocr.formats import FormatMatcher
+from lpr_ocr.ppocr import PpOcrDetector
+from lpr_ocr.reader import PlateReader
+
+
+class PlateOcr:
+    def __init__(self, reader: PlateReader, matcher: FormatMatcher):
+        self.reader = reader
+        self.matcher = matcher
+
+    @classmethod
+    def from_config(cls, config) -> 'PlateOcr':
+        recognizer = base.create(config.backend, model_path=config.rec_model, threads=config.threads)
+        lines = PpOcrDetector(config.det_model, config.threads) if config.line_detection else None
+        return cls(PlateReader(recognizer, lines), FormatMatcher(config.regions, config.top_n))
+
+    @property
+    def name(self) -> str:
+        return self.reader.recognizer.name
+
+    def read(self, crop: np.ndarray, plate_box=None) -> PlateText:
+        return self.matcher.rank(self.reader.read(crop, plate_box))
+
+    def close(self) -> None:
+        self.reader.recognizer.close()

@@ -1,0 +1,98 @@
+"""OCR node: plates/detections -> plates/reads."""
+from __future__ import annotations
+
+import time
+
+from lpr_interfaces.msg import PlateCandidate, PlateDetectionArray, PlateRead, PlateReadArray
+
+from lpr_common import qos
+from lpr_common.images import ImageError, image_to_array
+from lpr_common.node import WARN, LprNode, run_node
+from lpr_common.worker import Worker
+from lpr_ocr.base import PlateText
+from lpr_ocr.config import OcrConfig
+from lpr_ocr.engine import PlateOcr
+
+
+class OcrNode(LprNode):
+    config_class = OcrConfig
+
+    def __init__(self, name: str = 'ocr'):
+        super().__init__(name)
+        self.ocr: PlateOcr | None = None
+        self.worker: Worker | None = None
+        self._sub = None
+
+    def configure(self, config: OcrConfig) -> None:
+        self.ocr = PlateOcr.from_config(config)
+        self.get_logger().info(f'OCR {self.ocr.name} ready, regions {",".join(config.regions)}')
+        self.pub = self.create_lifecycle_publisher(PlateReadArray, 'plates/reads', qos.RESULTS)
+
+    def activate(self) -> None:
+        self.worker = Worker(self._process, 'ocr', maxsize=self.config.queue_size, on_error=self._on_error)
+        self._sub = self.create_subscription(PlateDetectionArray, 'plates/detections',
+                                             self.worker.submit, qos.RESULTS)
+
+    def deactivate(self) -> None:
+        if self._sub is not None:
+            self.destroy_subscription(self._sub)
+            self._sub = None
+        if self.worker is not None:
+            self.worker.stop(drain=True, timeout=5.0)
+            self.worker = None
+
+    def release(self) -> None:
+        if self.ocr is not None:
+            self.ocr.close()
+            self.ocr = None
+
+    def _process(self, msg: PlateDetectionArray) -> None:
+        start = time.perf_counter()
+        out = PlateReadArray(header=msg.header, frame_seq=msg.frame_seq, frame_width=msg.frame_width,
+                             frame_height=msg.frame_height, vehicles=msg.vehicles, frame=msg.frame,
+                             detect_ms=msg.detect_ms)
+        out.reads = [self._read(det) for det in msg.plates]
+        out.ocr_ms = float((time.perf_counter() - start) * 1000.0)
+        self.status.count('reads', sum(1 for r in out.reads if r.text))
+        self.pub.publish(out)
+
+    def _read(self, det) -> PlateRead:
+        msg = PlateRead(detection=det, backend=self.ocr.name)
+        try:
+            crop = image_to_array(det.crop)
+        except ImageError as exc:
+            self.status.count('bad_crops')
+            self.get_logger().warning(f'crop skipped: {exc}', throttle_duration_sec=5.0)
+            return msg
+        box = (det.box.x - det.crop_box.x, det.box.y - det.crop_box.y, det.box.width, det.box.height)
+        _fill(msg, self.ocr.read(crop, box))
+        return msg
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.status.count('errors')
+        self.status.set(WARN, f'last error: {type(exc).__name__}: {exc}')
+        self.get_logger().error(f'OCR failed: {type(exc).__name__}: {exc}', throttle_duration_sec=5.0)
+
+    def fill_status(self, status) -> None:
+        if self.worker is not None:
+            status.values.update(handled=self.worker.handled, dropped=self.worker.dropped,
+                                 pending=self.worker.pending)
+
+
+def _fill(msg: PlateRead, read: PlateText) -> None:
+    msg.text = read.text
+    msg.confidence = float(read.confidence)
+    msg.char_confidences = [float(c) for c in read.char_confidences]
+    msg.raw_text = read.raw_text
+    msg.region = read.region
+    msg.format = read.format
+    msg.candidates = [PlateCandidate(text=c.text, confidence=float(c.confidence), region=c.region,
+                                     format=c.format) for c in read.candidates]
+
+
+def main(args=None) -> int:
+    return run_node(OcrNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,123 @@
+"""From a plate crop to plate text: find the text lines, pick the plate's
+characters among them, recognise, normalise."""
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from lpr_ocr.base import Candidate, LineRecognizer, PlateText, TextLine
+
+# Characters that separate groups on plates and are not part of the number.
+_SEPARATORS = set(' -–—.·•:_|/\\')
+
+
+@dataclass(frozen=True)
+class LineSelection:
+    """How text lines found in a crop become the plate's text."""
+    same_row_height: float = 0.7   # a line this tall relative to the tallest, on the same row, joins it
+    min_line_height: int = 8       # pixels; smaller boxes are screws and dirt
+
+
+class PlateReader:
+    def __init__(self, recognizer: LineRecognizer, line_detector=None,
+                 selection: LineSelection = LineSelection(), upscale_to: int = 48):
+        self.recognizer = recognizer
+        self.line_detector = line_detector
+        self.selection = selection
+        self.upscale_to = upscale_to
+
+    def read(self, crop: np.ndarray, plate_box: tuple[float, float, float, float] | None = None) -> PlateText:
+        """Read a crop; ``plate_box`` (x, y, w, h in the crop) narrows the search."""
+        if crop is None or crop.size == 0 or min(crop.shape[:2]) < 4:
+            return PlateText.empty()
+        crop, factor = self._upscale(crop)
+        if plate_box is not None:
+            plate_box = tuple(v * factor for v in plate_box)
+        lines = self._lines(crop, plate_box)
+        reads = [self.recognizer.recognize(image) for image in lines]
+        return self._combine(reads)
+
+    # -- steps ---------------------------------------------------------------
+    def _upscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        h = image.shape[0]
+        if h >= self.upscale_to:
+            return image, 1.0
+        f = self.upscale_to / h
+        return cv2.resize(image, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC), f
+
+    def _lines(self, crop: np.ndarray, plate_box) -> list[np.ndarray]:
+        quads = self.line_detector.detect(crop) if self.line_detector is not None else []
+        if plate_box is not None:
+            quads = [q for q in quads if _centre_inside(q, plate_box)]
+        quads = [q for q in quads if _quad_height(q) >= self.selection.min_line_height]
+        if not quads:
+            return [_region(crop, plate_box)]
+        row = self._main_row(quads)
+        return [_rectify(crop, q) for q in row]
+
+    def _main_row(self, quads: list[np.ndarray]) -> list[np.ndarray]:
+        """The tallest line plus lines of similar height on the same row, left to right."""
+        tallest = max(quads, key=_quad_height)
+        top, bottom = tallest[:, 1].min(), tallest[:, 1].max()
+        limit = self.selection.same_row_height * _quad_height(tallest)
+        row = [q for q in quads
+               if _quad_height(q) >= limit and top <= q[:, 1].mean() <= bottom]
+        return sorted(row, key=lambda q: q[:, 0].min())
+
+    @staticmethod
+    def _combine(reads: list[TextLine]) -> PlateText:
+        raw = ' '.join(r.text for r in reads)
+        chars, confs = [], []
+        for r in reads:
+            for ch, conf in zip(r.text, r.char_confidences):
+                ch = normalise_char(ch)
+                if ch:
+                    chars.append(ch)
+                    confs.append(conf)
+        text = ''.join(chars)
+        if not text:
+            return PlateText.empty(raw)
+        confidence = float(np.mean(confs))
+        return PlateText(text, confidence, tuple(confs), raw,
+                         candidates=(Candidate(text, confidence),), lines=tuple(reads))
+
+
+def normalise_char(ch: str) -> str:
+    """Upper-case letters and digits; '' for separators and punctuation."""
+    if ch in _SEPARATORS:
+        return ''
+    ch = unicodedata.normalize('NFKC', ch).upper()
+    return ch if len(ch) == 1 and ch.isalnum() else ''
+
+
+def _quad_height(q: np.ndarray) -> float:
+    return float((np.linalg.norm(q[3] - q[0]) + np.linalg.norm(q[2] - q[1])) / 2)
+
+
+def _centre_inside(q: np.ndarray, box) -> bool:
+    x, y, w, h = box
+    cx, cy = q[:, 0].mean(), q[:, 1].mean()
+    return x <= cx <= x + w and y <= cy <= y + h
+
+
+def _region(image: np.ndarray, box) -> np.ndarray:
+    if box is None:
+        return image
+    x, y, w, h = (int(round(v)) for v in box)
+    H, W = image.shape[:2]
+    x0, y0, x1, y1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+    return image[y0:y1, x0:x1] if x1 - x0 >= 4 and y1 - y0 >= 4 else image
+
+
+def _rectify(image: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    """Warp a (tl, tr, br, bl) quadrilateral to an upright rectangle."""
+    w = int(round(max(np.linalg.norm(quad[1] - quad[0]), np.linalg.norm(quad[2] - quad[3]))))
+    h = int(round(max(np.linalg.norm(quad[3] - quad[0]), np.linalg.norm(quad[2] - quad[1]))))
+    w, h = max(w, 4), max(h, 4)
+    target = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    matrix = cv2.getPerspectiveTransform(quad.astype(np.float32), target)
+    return cv2.warpPerspective(image, matrix, (w, h), flags=cv2.INTER_CUBIC,
+                               borderMode=cv2.BORDER_REPLICATE)
