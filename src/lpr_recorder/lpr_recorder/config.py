@@ -1,0 +1,42 @@
+"""Recorder node parameters (the defaults live here and nowhere else)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lpr_common.config import check, param
+
+
+@dataclass(frozen=True)
+class RecorderConfig:
+    db_url: str = param('', 'journal database URL; empty = sqlite:///<data dir>/journal.sqlite')
+    image_dir: str = param('', 'where event images go; empty = <data dir>/images')
+    site_id: str = param('', 'site / checkpoint id written into every event')
+    gap_s: float = param(2.0, 'a pass ends after this many seconds without a matching read')
+    min_reads: int = param(2, 'passes with fewer reads emit nothing (noise)')
+    min_confidence: float = param(0.5, 'reads below this confidence are ignored')
+    min_length: int = param(4, 'reads shorter than this are ignored')
+    match_distance: int = param(2, 'edit distance within which a read joins an open pass')
+    preview_reads: int = param(3, 'agreeing reads that trigger a preview event (0 = never)')
+    repeat_window_s: float = param(10.0, 'the same plate within this many seconds of its pass rejoins it')
+    max_pass_s: float = param(300.0, 'force-close a pass open this long')
+    save_frame: bool = param(True, 'store the full frame of the best read')
+    save_plate: bool = param(True, 'store the plate crop of the best read')
+    jpeg_quality: int = param(92, 'JPEG quality of stored crops, 1..100')
+    queue_size: int = param(256, 'decided events waiting for the disk before new ones are refused')
+
+    def validate(self) -> None:
+        check(self.gap_s > 0, 'gap_s must be > 0')
+        check(self.min_reads >= 1, 'min_reads must be >= 1')
+        check(0.0 <= self.min_confidence < 1.0, 'min_confidence must be in [0, 1)')
+        check(self.match_distance >= 0, 'match_distance must be >= 0')
+        check(self.preview_reads >= 0, 'preview_reads must be >= 0')
+        check(self.repeat_window_s >= 0, 'repeat_window_s must be >= 0')
+        check(self.max_pass_s > self.gap_s, 'max_pass_s must be larger than gap_s')
+        check(1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in 1..100')
+        check(self.queue_size >= 1, 'queue_size must be >= 1')
+
+    def pass_config(self):
+        from lpr_recorder.passes import PassConfig
+        return PassConfig(self.gap_s, self.min_reads, self.min_confidence, self.min_length,
+                          self.match_distance, self.preview_reads, self.repeat_window_s,
+                          self.max_pass_s)

@@ -1,0 +1,162 @@
+"""The event journal: SQLAlchemy 2.x models on SQLite (WAL, synchronous=FULL)
+or any database SQLAlchemy speaks (PostgreSQL). Shared by the recorder, which
+writes events, and the bridge, which uploads them and marks them sent."""
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import (JSON, BigInteger, DateTime, Float, Integer, String, Text, TypeDecorator,
+                        create_engine, event, select, update)
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+PENDING, SENT, REJECTED = 'pending', 'sent', 'rejected'
+
+
+class JournalError(RuntimeError):
+    """The journal cannot be opened or written."""
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware datetimes, stored in UTC (SQLite keeps no zone itself)."""
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError('naive datetime given to the journal; use timezone-aware values')
+        value = value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == 'sqlite' else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Event(Base):
+    __tablename__ = 'events'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True, index=True)
+    camera_id: Mapped[str] = mapped_column(String(64), index=True)
+    site_id: Mapped[str] = mapped_column(String(64), default='')
+    plate: Mapped[str] = mapped_column(String(32), index=True)
+    region: Mapped[str] = mapped_column(String(8), default='')
+    plate_format: Mapped[str] = mapped_column(String(32), default='')
+    confidence: Mapped[float] = mapped_column(Float)
+    candidates: Mapped[list] = mapped_column(JSON, default=list)
+    read_count: Mapped[int] = mapped_column(Integer, default=0)
+    direction: Mapped[str] = mapped_column(String(16), default='')
+    first_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    best_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    frame_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    box: Mapped[list] = mapped_column(JSON, default=list)      # [x, y, w, h] in frame pixels
+    frame_path: Mapped[str] = mapped_column(Text, default='')  # relative to the image dir
+    plate_path: Mapped[str] = mapped_column(Text, default='')
+    vehicle_path: Mapped[str] = mapped_column(Text, default='')
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+    upload_state: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
+    upload_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    upload_error: Mapped[str] = mapped_column(Text, default='')
+    uploaded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute('PRAGMA journal_mode=WAL')
+    cursor.execute('PRAGMA synchronous=FULL')   # a committed event survives a power cut
+    cursor.execute('PRAGMA foreign_keys=ON')
+    cursor.close()
+
+
+def open_engine(url: str, busy_timeout_s: float = 10.0) -> Engine:
+    """An engine for ``url`` (``sqlite:///path`` or any SQLAlchemy URL), schema created."""
+    try:
+        if url.startswith('sqlite:///'):
+            path = Path(url[len('sqlite:///'):])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={'timeout': busy_timeout_s})
+            event.listen(engine, 'connect', _sqlite_pragmas)
+        else:
+            engine = create_engine(url, pool_pre_ping=True)
+        Base.metadata.create_all(engine)
+        return engine
+    except (SQLAlchemyError, OSError) as exc:
+        raise JournalError(f'cannot open journal {url}: {_short(exc)}') from None
+
+
+def sqlite_url(path: str | Path) -> str:
+    return f'sqlite:///{Path(path)}'
+
+
+class Journal:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = open_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def add(self, row: Event) -> Event:
+        """Commit one event; idempotent by event_id (a retry returns the stored row)."""
+        try:
+            with self._sessions.begin() as s:
+                existing = s.scalar(select(Event).where(Event.event_id == row.event_id))
+                if existing is not None:
+                    return existing
+                s.add(row)
+            return row
+        except SQLAlchemyError as exc:
+            raise JournalError(f'cannot write event {row.event_id}: {_short(exc)}') from None
+
+    def pending(self, limit: int = 50, after_id: int = 0) -> list[Event]:
+        """Events still to upload, oldest first (FIFO)."""
+        with self._sessions() as s:
+            q = (select(Event).where(Event.upload_state == PENDING, Event.id > after_id)
+                 .order_by(Event.id).limit(limit))
+            return list(s.scalars(q))
+
+    def mark(self, event_id: str, state: str, error: str = '') -> None:
+        values = {'upload_state': state, 'upload_error': error[:500],
+                  'upload_attempts': Event.upload_attempts + 1}
+        if state == SENT:
+            values['uploaded_at'] = dt.datetime.now(dt.timezone.utc)
+        with self._sessions.begin() as s:
+            s.execute(update(Event).where(Event.event_id == event_id).values(**values))
+
+    def count(self, state: str | None = None) -> int:
+        from sqlalchemy import func
+        with self._sessions() as s:
+            q = select(func.count(Event.id))
+            if state:
+                q = q.where(Event.upload_state == state)
+            return int(s.scalar(q))
+
+    def latest(self, limit: int = 20) -> list[Event]:
+        with self._sessions() as s:
+            return list(s.scalars(select(Event).order_by(Event.id.desc()).limit(limit)))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _short(exc: Exception) -> str:
+    return str(getattr(exc, 'orig', None) or exc).splitlines()[0]
+
+
+def default_url() -> str:
+    from lpr_common.paths import data_dir
+    return sqlite_url(data_dir() / 'journal.sqlite')
+
+
+def resolve_url(url: str) -> str:
+    """The configured URL, or the default journal when empty."""
+    return url or default_url()

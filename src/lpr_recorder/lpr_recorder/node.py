@@ -1,0 +1,176 @@
+"""Recorder node: plates/reads -> passes -> journal + plates/events."""
+from __future__ import annotations
+
+import time
+
+from builtin_interfaces.msg import Time
+from lpr_interfaces.msg import PlateCandidate, PlateEvent, PlateRead, PlateReadArray
+
+from lpr_common import qos
+from lpr_common.images import ImageError, image_to_array
+from lpr_common.node import ERROR, OK, LprNode, run_node
+from lpr_common.worker import Worker
+from lpr_recorder.config import RecorderConfig
+from lpr_recorder.images import ImageStore, resolve_image_dir
+from lpr_recorder.journal import Event, Journal, resolve_url
+from lpr_recorder.passes import FINAL, Decision, Observation, PassAggregator
+from lpr_recorder.writer import EventWriter, Evidence
+
+
+class SourceClock:
+    """'Now' on the cameras' clock: the newest stamp seen plus the time since it
+    arrived, so passes close correctly on live streams and on replayed bags."""
+
+    def __init__(self):
+        self._stamp_ns = None
+        self._arrived = 0
+
+    def seen(self, stamp_ns: int) -> None:
+        if self._stamp_ns is None or stamp_ns >= self._stamp_ns:
+            self._stamp_ns, self._arrived = stamp_ns, time.monotonic_ns()
+
+    def now_ns(self) -> int | None:
+        if self._stamp_ns is None:
+            return None
+        return self._stamp_ns + (time.monotonic_ns() - self._arrived)
+
+
+class RecorderNode(LprNode):
+    config_class = RecorderConfig
+
+    def __init__(self, name: str = 'recorder'):
+        super().__init__(name)
+        self.journal: Journal | None = None
+        self.writer: EventWriter | None = None
+        self.worker: Worker | None = None
+        self.passes: PassAggregator | None = None
+        self.clock = SourceClock()
+        self._sub = self._timer = None
+        self.committed = 0
+
+    def configure(self, config: RecorderConfig) -> None:
+        store = ImageStore(resolve_image_dir(config.image_dir))
+        store.check_writable()
+        self.journal = Journal(resolve_url(config.db_url))
+        self.writer = EventWriter(self.journal, store, config.site_id, config.save_frame,
+                                  config.save_plate, config.jpeg_quality)
+        self.passes = PassAggregator(config.pass_config())
+        self.pub = self.create_lifecycle_publisher(PlateEvent, 'plates/events', qos.EVENTS)
+        self.get_logger().info(f'journal {self.journal.url}, images in {store.root}')
+
+    def activate(self) -> None:
+        self.worker = Worker(self._commit, 'recorder', maxsize=self.config.queue_size,
+                             on_error=self._on_error)
+        self._sub = self.create_subscription(PlateReadArray, 'plates/reads', self._on_reads, qos.RESULTS)
+        self._timer = self.create_timer(0.25, self._tick)
+
+    def deactivate(self) -> None:
+        # Open passes become events first: this also runs after Ctrl-C, when the
+        # ROS context may already be gone but the disk is still there.
+        if self.passes is not None and self.worker is not None:
+            self._dispatch(self.passes.flush())
+            self.worker.stop(drain=True, timeout=30.0)
+            self.worker = None
+        if self._sub is not None:
+            sub, timer, self._sub, self._timer = self._sub, self._timer, None, None
+            self.destroy_subscription(sub)
+            self.destroy_timer(timer)
+
+    def release(self) -> None:
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+
+    # -- flow ---------------------------------------------------------------
+    def _on_reads(self, msg: PlateReadArray) -> None:
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self.clock.seen(stamp_ns)
+        camera = msg.header.frame_id or self.get_namespace().strip('/') or 'camera'
+        for read in msg.reads:
+            if read.text:
+                self._dispatch(self.passes.add(self._observation(camera, stamp_ns, msg, read)))
+
+    def _observation(self, camera: str, stamp_ns: int, msg: PlateReadArray, read: PlateRead) -> Observation:
+        b = read.detection.box
+        return Observation(camera, stamp_ns, read.text, float(read.confidence), (b.x, b.y, b.width, b.height),
+                           tuple(read.char_confidences), read.region, read.format,
+                           payload=_evidence(msg, read))
+
+    def _tick(self) -> None:
+        now = self.clock.now_ns()
+        if now is not None:
+            self._dispatch(self.passes.tick(now))
+
+    def _dispatch(self, decisions: list[Decision]) -> None:
+        for d in decisions:
+            if d.stage == FINAL:
+                self.worker.submit(d)
+            else:
+                self._publish(d, None)
+
+    def _commit(self, d: Decision) -> None:
+        row = self.writer.commit(d)
+        self.committed += 1
+        self.status.set(OK, 'active')
+        self.get_logger().info(f'event {row.plate} camera={row.camera_id} conf={row.confidence:.2f} '
+                               f'reads={row.read_count} id={row.event_id}')
+        self._publish(d, row)
+
+    def _publish(self, d: Decision, row: Event | None) -> None:
+        try:
+            self.pub.publish(to_event_msg(d, row))
+        except Exception as exc:  # noqa: BLE001 - the row is committed; the topic is best effort at shutdown
+            self.get_logger().warning(f'event {d.event_id} committed but not published: {exc}')
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.status.count('write_errors')
+        self.status.set(ERROR, f'cannot record events: {exc}')
+        self.get_logger().error(f'event not recorded: {exc}', throttle_duration_sec=5.0)
+
+    def fill_status(self, status) -> None:
+        if self.passes is not None:
+            status.values.update(committed=self.committed, open_passes=self.passes.open_count,
+                                 ignored_reads=self.passes.ignored)
+        if self.worker is not None:
+            status.values.update(queued=self.worker.pending, dropped=self.worker.dropped)
+
+
+def _evidence(msg: PlateReadArray, read: PlateRead) -> Evidence:
+    crop = None
+    if read.detection.crop.width:
+        try:
+            crop = image_to_array(read.detection.crop)
+        except ImageError:
+            crop = None
+    return Evidence(bytes(msg.frame.data) if len(msg.frame.data) else None, crop, int(msg.frame_seq))
+
+
+def _time(stamp_ns: int) -> Time:
+    return Time(sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000))
+
+
+def to_event_msg(d: Decision, row: Event | None) -> PlateEvent:
+    msg = PlateEvent(event_id=d.event_id, camera_id=d.camera_id, read_count=d.read_count,
+                     stage=PlateEvent.STAGE_FINAL if d.stage == FINAL else PlateEvent.STAGE_PREVIEW)
+    msg.header.stamp = _time(d.best.stamp_ns)
+    msg.header.frame_id = d.camera_id
+    msg.first_seen, msg.last_seen = _time(d.first_ns), _time(d.last_ns)
+    b = d.best
+    msg.best.text, msg.best.confidence = d.text, float(d.confidence)
+    msg.best.region, msg.best.format = b.region, b.format
+    msg.best.char_confidences = [float(c) for c in b.char_confidences] if b.text == d.text else []
+    msg.best.candidates = [PlateCandidate(text=t, confidence=float(w)) for t, w in d.candidates]
+    msg.best.detection.box.x, msg.best.detection.box.y = float(b.box[0]), float(b.box[1])
+    msg.best.detection.box.width, msg.best.detection.box.height = float(b.box[2]), float(b.box[3])
+    if row is not None:
+        msg.site_id = row.site_id
+        msg.frame_path, msg.plate_path, msg.vehicle_path = row.frame_path, row.plate_path, row.vehicle_path
+    return msg
+
+
+def main(args=None) -> int:
+    return run_node(RecorderNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

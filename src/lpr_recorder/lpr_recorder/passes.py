@@ -1,0 +1,244 @@
+"""Plate reads -> vehicle passes -> one event per pass (no ROS, no I/O here).
+
+A pass gathers the reads of one plate on one camera. A read joins the open
+pass whose plate it resembles (edit distance) or whose box it continues; a
+pass ends when no read has joined it for ``gap_s``. The pass's text is a
+confidence-weighted vote, per character over the reads of the winning
+length. A preview decision is emitted as soon as ``preview_reads`` reads
+agree (for gates); the final decision when the pass ends. A plate seen again
+within ``repeat_window_s`` of its pass's end rejoins that pass instead of
+making a new event.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+PREVIEW, FINAL = 'preview', 'final'
+
+
+@dataclass(frozen=True)
+class PassConfig:
+    gap_s: float = 2.0            # a pass ends after this long without a matching read
+    min_reads: int = 2            # passes with fewer reads are noise and emit nothing
+    min_confidence: float = 0.5   # reads below this are ignored
+    min_length: int = 4           # shorter texts are not plates
+    match_distance: int = 2       # max edit distance for a read to join a pass
+    preview_reads: int = 3        # agreeing reads that trigger a preview (0 = never)
+    repeat_window_s: float = 10.0 # a plate seen again this soon rejoins its pass
+    max_pass_s: float = 300.0     # force-close a pass open this long (parked car)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One plate read in one frame, with whatever the caller wants kept for the best one."""
+    camera_id: str
+    stamp_ns: int
+    text: str
+    confidence: float
+    box: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    char_confidences: tuple[float, ...] = ()
+    region: str = ''
+    format: str = ''
+    payload: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass
+class Pass:
+    event_id: str
+    camera_id: str
+    first_ns: int
+    last_ns: int
+    reads: list[Observation] = field(default_factory=list)          # payloads stripped
+    best_by_text: dict[str, Observation] = field(default_factory=dict)  # with payloads
+    preview_sent: bool = False
+    closed_ns: int | None = None
+    emitted: bool = False
+    _voted: tuple[str, float] | None = None
+
+    def add(self, obs: Observation) -> None:
+        self.reads.append(_strip(obs))
+        self.last_ns = max(self.last_ns, obs.stamp_ns)
+        self.first_ns = min(self.first_ns, obs.stamp_ns)
+        held = self.best_by_text.get(obs.text)
+        if held is None or obs.confidence > held.confidence:
+            self.best_by_text[obs.text] = obs
+        self._voted = None
+
+    @property
+    def voted(self) -> tuple[str, float]:
+        if self._voted is None:
+            self._voted = vote([(r.text, r.confidence) for r in self.reads])
+        return self._voted
+
+    @property
+    def text(self) -> str:
+        return self.voted[0]
+
+    def best_evidence(self, text: str) -> Observation:
+        """The most confident read saying ``text`` (else the most confident of all)."""
+        if text in self.best_by_text:
+            return self.best_by_text[text]
+        return max(self.best_by_text.values(), key=lambda r: r.confidence)
+
+
+@dataclass(frozen=True)
+class Decision:
+    stage: str                # PREVIEW or FINAL
+    event_id: str
+    camera_id: str
+    text: str
+    confidence: float
+    first_ns: int
+    last_ns: int
+    read_count: int
+    best: Observation         # the read whose images represent the pass
+    candidates: tuple[tuple[str, float], ...]
+
+
+class PassAggregator:
+    def __init__(self, config: PassConfig = PassConfig()):
+        self.config = config
+        self._open: dict[str, list[Pass]] = defaultdict(list)     # per camera
+        self._recent: dict[str, list[Pass]] = defaultdict(list)   # closed, within repeat window
+        self.ignored = 0
+
+    def add(self, obs: Observation) -> list[Decision]:
+        """Take one read; returns the passes it closed (by time) and maybe a preview."""
+        c = self.config
+        if obs.confidence < c.min_confidence or len(obs.text) < c.min_length:
+            self.ignored += 1
+            return []
+        closed = self.tick(obs.stamp_ns)  # a pass that went quiet must not swallow this read
+        p = self._match(obs)
+        if p is None:
+            p = Pass(str(uuid.uuid4()), obs.camera_id, obs.stamp_ns, obs.stamp_ns)
+            self._open[obs.camera_id].append(p)
+        p.add(obs)
+        if p.closed_ns is not None:          # a repeat: it rejoins its earlier pass
+            return closed
+        return closed + self._maybe_preview(p)
+
+    def tick(self, now_ns: int) -> list[Decision]:
+        """Close passes that went quiet; forget old repeats. Call periodically."""
+        c = self.config
+        out = []
+        for camera, passes in self._open.items():
+            for p in list(passes):
+                quiet = now_ns - p.last_ns > c.gap_s * 1e9
+                too_long = now_ns - p.first_ns > c.max_pass_s * 1e9
+                if quiet or too_long:
+                    passes.remove(p)
+                    out += self._close(p)
+        for camera, recent in self._recent.items():
+            recent[:] = [p for p in recent if now_ns - p.last_ns <= c.repeat_window_s * 1e9]
+        return out
+
+    def flush(self) -> list[Decision]:
+        """Close every open pass (shutdown)."""
+        out = []
+        for passes in self._open.values():
+            while passes:
+                p = passes.pop()
+                out += self._close(p)
+        return out
+
+    @property
+    def open_count(self) -> int:
+        return sum(len(v) for v in self._open.values())
+
+    # -- internals ------------------------------------------------------------
+    def _match(self, obs: Observation) -> Pass | None:
+        best, best_d = None, None
+        for p in self._open[obs.camera_id] + self._recent[obs.camera_id]:
+            d = plate_distance(obs.text, p.text)
+            if d <= self.config.match_distance and (best_d is None or d < best_d):
+                best, best_d = p, d
+        if best is not None and best.closed_ns is not None:
+            if best_d > 1:
+                return None  # repeats must match closely
+            if not best.emitted:  # too few reads to count before: it goes on
+                self._recent[obs.camera_id].remove(best)
+                self._open[obs.camera_id].append(best)
+                best.closed_ns = None
+        return best
+
+    def _maybe_preview(self, p: Pass) -> list[Decision]:
+        n = self.config.preview_reads
+        if n <= 0 or p.preview_sent:
+            return []
+        if sum(r.text == p.text for r in p.reads) >= n:
+            p.preview_sent = True
+            return [self._decision(p, PREVIEW)]
+        return []
+
+    def _close(self, p: Pass) -> list[Decision]:
+        p.closed_ns = p.last_ns  # the repeat window runs from the last sighting
+        self._recent[p.camera_id].append(p)
+        if p.emitted or len(p.reads) < self.config.min_reads:
+            return []
+        p.emitted = True
+        return [self._decision(p, FINAL)]
+
+    @staticmethod
+    def _decision(p: Pass, stage: str) -> Decision:
+        text, confidence = p.voted
+        best = p.best_evidence(text)
+        totals: Counter = Counter()
+        for r in p.reads:
+            totals[r.text] += r.confidence
+        weight = sum(totals.values()) or 1.0
+        candidates = tuple((t, w / weight) for t, w in totals.most_common(5))
+        return Decision(stage, p.event_id, p.camera_id, text, confidence, p.first_ns, p.last_ns,
+                        len(p.reads), best, candidates)
+
+
+def _strip(obs: Observation) -> Observation:
+    if obs.payload is None:
+        return obs
+    return Observation(obs.camera_id, obs.stamp_ns, obs.text, obs.confidence, obs.box,
+                       obs.char_confidences, obs.region, obs.format)
+
+
+def vote(reads: list[tuple[str, float]]) -> tuple[str, float]:
+    """Confidence-weighted vote: pick the winning length, then each character.
+
+    Returns the text and its support: the mean, over characters, of the
+    weight share the winning character got.
+    """
+    reads = [(t, w) for t, w in reads if t]
+    if not reads:
+        return '', 0.0
+    by_length: Counter = Counter()
+    for t, w in reads:
+        by_length[len(t)] += w
+    length = max(by_length, key=lambda n: (by_length[n], n))
+    same = [(t, w) for t, w in reads if len(t) == length]
+    total = sum(w for _, w in same) or 1.0
+    chars, support = [], []
+    for i in range(length):
+        tally: Counter = Counter()
+        for t, w in same:
+            tally[t[i]] += w
+        ch, weight = max(tally.items(), key=lambda kv: (kv[1], kv[0]))
+        chars.append(ch)
+        support.append(weight / total)
+    mean_conf = sum(w for _, w in same) / len(same)
+    return ''.join(chars), mean_conf * sum(support) / length
+
+
+def plate_distance(a: str, b: str) -> int:
+    """Levenshtein distance (plates are short; the plain DP is fast enough)."""
+    if a == b:
+        return 0
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]

@@ -1,0 +1,74 @@
+"""Turns a final decision into stored images plus one committed journal row."""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import numpy as np
+
+from lpr_common.images import encode_jpeg
+from lpr_recorder.images import ImageStore
+from lpr_recorder.journal import Event, Journal
+from lpr_recorder.passes import Decision
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the recorder keeps of the best read of a pass."""
+    frame_jpeg: bytes | None      # full frame, already JPEG
+    plate_crop: np.ndarray | None  # BGR crop around the plate
+    frame_seq: int = 0
+
+
+def to_datetime(stamp_ns: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(stamp_ns / 1e9, dt.timezone.utc)
+
+
+class EventWriter:
+    def __init__(self, journal: Journal, store: ImageStore, site_id: str = '',
+                 save_frame: bool = True, save_plate: bool = True, jpeg_quality: int = 92):
+        self.journal = journal
+        self.store = store
+        self.site_id = site_id
+        self.save_frame = save_frame
+        self.save_plate = save_plate
+        self.jpeg_quality = jpeg_quality
+
+    def commit(self, d: Decision) -> Event:
+        """Images first (durable), then the row that references them."""
+        best_at = to_datetime(d.best.stamp_ns)
+        evidence: Evidence | None = d.best.payload
+        paths = {'frame': '', 'plate': ''}
+        written = []
+        try:
+            for kind, data in self._images(evidence):
+                rel = self.store.name_for(d.camera_id, best_at, d.event_id, kind)
+                self.store.write(rel, data)
+                written.append(rel)
+                paths[kind] = rel
+            return self.journal.add(self._row(d, best_at, evidence, paths))
+        except Exception:
+            for rel in written:  # no orphan images for a row that never committed
+                self.store.remove(rel)
+            raise
+
+    def _images(self, evidence: Evidence | None):
+        if evidence is None:
+            return
+        if self.save_frame and evidence.frame_jpeg:
+            yield 'frame', evidence.frame_jpeg
+        if self.save_plate and evidence.plate_crop is not None and evidence.plate_crop.size:
+            yield 'plate', encode_jpeg(evidence.plate_crop, self.jpeg_quality)
+
+    def _row(self, d: Decision, best_at, evidence, paths) -> Event:
+        b = d.best
+        return Event(
+            event_id=d.event_id, camera_id=d.camera_id, site_id=self.site_id, plate=d.text,
+            region=b.region if b.text == d.text else '', plate_format=b.format if b.text == d.text else '',
+            confidence=float(d.confidence),
+            candidates=[{'text': t, 'share': round(float(w), 4)} for t, w in d.candidates],
+            read_count=d.read_count, direction='',
+            first_seen=to_datetime(d.first_ns), last_seen=to_datetime(d.last_ns), best_seen=best_at,
+            frame_seq=evidence.frame_seq if evidence else 0, box=[round(float(v), 1) for v in b.box],
+            frame_path=paths['frame'], plate_path=paths['plate'], vehicle_path='',
+            created_at=dt.datetime.now(dt.timezone.utc))

@@ -1,0 +1,102 @@
+from lpr_recorder.passes import (FINAL, PREVIEW, Observation, PassAggregator, PassConfig,
+                                 plate_distance, vote)
+
+S = 1_000_000_000
+
+
+def obs(text, t, conf=0.9, camera='cam0', payload=None):
+    return Observation(camera, int(t * S), text, conf, payload=payload)
+
+
+def feed(agg, reads):
+    out = []
+    for r in reads:
+        out += agg.add(r)
+        out += agg.tick(r.stamp_ns)
+    return out
+
+
+def test_vote_per_character_weighted():
+    text, support = vote([('LS15EBC', 0.9), ('LSI5EBC', 0.6), ('LS15EBC', 0.8), ('LS15E8C', 0.5)])
+    assert text == 'LS15EBC'
+    assert 0 < support <= 1
+    # the length most reads agree on wins over a confident odd one
+    assert vote([('ABC123', 0.9), ('ABC1234', 0.95), ('ABC1234', 0.7)])[0] == 'ABC1234'
+    assert vote([]) == ('', 0.0)
+
+
+def test_distance():
+    assert plate_distance('ABC123', 'ABC123') == 0
+    assert plate_distance('ABC123', 'A8C123') == 1
+    assert plate_distance('ABC123', 'ABC1234') == 1
+    assert plate_distance('', 'ABC') == 3
+
+
+def test_one_event_per_pass_with_flicker():
+    agg = PassAggregator(PassConfig(gap_s=1.0, min_reads=2, preview_reads=3))
+    reads = [obs(t, 0.1 * i) for i, t in enumerate(['LS15EBC', 'LSI5EBC', 'LS15EBC', 'LS15EBC', 'L515EBC'])]
+    decisions = feed(agg, reads) + agg.tick(int(5 * S))
+    finals = [d for d in decisions if d.stage == FINAL]
+    previews = [d for d in decisions if d.stage == PREVIEW]
+    assert [d.text for d in finals] == ['LS15EBC']
+    assert len(previews) == 1 and previews[0].event_id == finals[0].event_id
+    assert finals[0].read_count == 5
+
+
+def test_two_cars_in_sequence_and_noise():
+    agg = PassAggregator(PassConfig(gap_s=1.0, min_reads=2, preview_reads=0))
+    reads = [obs('AB12CDE', 0.1 * i) for i in range(5)]
+    reads += [obs('ZZ99YYY', 3 + 0.1 * i) for i in range(5)]
+    reads += [obs('QQQQ', 7)]                      # a single stray read: noise
+    decisions = feed(agg, reads) + agg.tick(int(20 * S))
+    assert [d.text for d in decisions] == ['AB12CDE', 'ZZ99YYY']
+
+
+def test_plates_one_character_apart_are_separate_passes_when_apart_in_time():
+    agg = PassAggregator(PassConfig(gap_s=1.0, repeat_window_s=0.5, preview_reads=0))
+    reads = [obs('AB12CDE', 0.1 * i) for i in range(4)] + [obs('AB12CDF', 5 + 0.1 * i) for i in range(4)]
+    decisions = feed(agg, reads) + agg.tick(int(20 * S))
+    assert [d.text for d in decisions] == ['AB12CDE', 'AB12CDF']
+
+
+def test_repeat_within_window_rejoins():
+    agg = PassAggregator(PassConfig(gap_s=1.0, repeat_window_s=10.0, preview_reads=0))
+    reads = [obs('AB12CDE', 0.1 * i) for i in range(4)] + [obs('AB12CDE', 4 + 0.1 * i) for i in range(4)]
+    decisions = feed(agg, reads) + agg.tick(int(30 * S))
+    assert [d.text for d in decisions] == ['AB12CDE']
+
+
+def test_cameras_are_independent_and_low_confidence_ignored():
+    agg = PassAggregator(PassConfig(gap_s=1.0, preview_reads=0, min_confidence=0.5))
+    reads = [obs('AB12CDE', 0.1 * i, camera='a') for i in range(3)]
+    reads += [obs('AB12CDE', 0.1 * i, camera='b') for i in range(3)]
+    reads += [obs('XX11XXX', 0.5, conf=0.2)]
+    decisions = feed(agg, reads) + agg.tick(int(10 * S))
+    assert sorted(d.camera_id for d in decisions) == ['a', 'b']
+    assert agg.ignored == 1
+
+
+def test_best_evidence_keeps_payload_of_voted_text():
+    agg = PassAggregator(PassConfig(gap_s=1.0, preview_reads=0))
+    reads = [obs('AB12CDE', 0.0, 0.7, payload='img-a'), obs('AB12CDE', 0.1, 0.8, payload='img-b'),
+             obs('A812CDE', 0.2, 0.95, payload='img-wrong')]
+    d, = feed(agg, reads) + agg.flush()
+    assert d.text == 'AB12CDE' and d.best.payload == 'img-b'
+
+
+def test_flush_closes_open_passes():
+    agg = PassAggregator(PassConfig(gap_s=100.0, preview_reads=0))
+    feed(agg, [obs('AB12CDE', 0.1 * i) for i in range(3)])
+    assert agg.open_count == 1
+    assert [d.text for d in agg.flush()] == ['AB12CDE']
+    assert agg.open_count == 0
+
+
+def test_a_pass_too_short_to_count_is_reopened_by_later_reads():
+    agg = PassAggregator(PassConfig(gap_s=1.0, min_reads=2, repeat_window_s=10.0, preview_reads=0))
+    decisions = feed(agg, [obs('AB12CDE', 0.0)])          # one read, then quiet
+    decisions += agg.tick(int(3 * S))
+    assert decisions == []
+    decisions += feed(agg, [obs('AB12CDE', 4.0), obs('AB12CDE', 4.1)])
+    decisions += agg.tick(int(10 * S))
+    assert [(d.text, d.read_count) for d in decisions] == [('AB12CDE', 3)]
