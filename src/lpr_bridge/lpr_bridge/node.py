@@ -1,0 +1,84 @@
+"""Bridge node: uploads journal events to the central server (store and forward)."""
+from __future__ import annotations
+
+from lpr_interfaces.msg import PlateEvent
+
+from lpr_common import qos
+from lpr_common.node import ERROR, OK, WARN, LprNode, run_node
+from lpr_bridge.config import BridgeConfig
+from lpr_bridge.sender import SenderLoop
+from lpr_bridge.uploader import Uploader
+from lpr_recorder.images import resolve_image_dir
+from lpr_recorder.journal import PENDING, Journal, resolve_url
+
+
+class BridgeNode(LprNode):
+    config_class = BridgeConfig
+
+    def __init__(self, name: str = 'bridge'):
+        super().__init__(name)
+        self.journal: Journal | None = None
+        self.loop: SenderLoop | None = None
+        self.transport = None
+        self._sub = None
+
+    def configure(self, config: BridgeConfig) -> None:
+        self.journal = Journal(resolve_url(config.db_url))
+        if not config.server_url:
+            self.get_logger().info('no server_url configured: events stay queued in the journal')
+            return
+        from lpr_bridge.socketio_transport import SocketIoTransport  # lazy: only when used
+        self.transport = SocketIoTransport(config.server_url, config.namespace, config.event_name,
+                                           config.token, config.device_id, config.ack_timeout_s)
+        images = resolve_image_dir(config.image_dir) if config.send_images else None
+        uploader = Uploader(self.journal, self.transport, images, config.device_id, config.batch)
+        self.loop = SenderLoop(uploader, config.poll_s, config.retry_initial_s, config.retry_max_s,
+                               self._on_state)
+
+    def activate(self) -> None:
+        self._sub = self.create_subscription(PlateEvent, 'plates/events', self._on_event, qos.EVENTS)
+        if self.loop is not None:
+            self.loop.start()
+
+    def deactivate(self) -> None:
+        if self.loop is not None:
+            self.loop.stop()
+        if self._sub is not None:
+            sub, self._sub = self._sub, None
+            self.destroy_subscription(sub)
+
+    def release(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        if self.journal is not None:
+            self.journal.close()
+            self.journal = None
+        self.loop = None
+
+    def _on_event(self, msg: PlateEvent) -> None:
+        if msg.stage == PlateEvent.STAGE_FINAL and self.loop is not None:
+            self.loop.wake()
+
+    def _on_state(self, state: str, detail: str) -> None:
+        level = {'connected': OK, 'retrying': WARN}.get(state, ERROR)
+        self.status.set(level, f'{state}: {detail}' if detail else state)
+        if level != OK:
+            self.get_logger().warning(f'upload {state}: {detail}', throttle_duration_sec=30.0)
+
+    def fill_status(self, status) -> None:
+        if self.journal is not None:
+            status.values['pending'] = self.journal.count(PENDING)
+        if self.loop is not None:
+            status.values.update(sent=self.loop.uploader.sent, rejected=self.loop.uploader.rejected,
+                                 failures=self.loop.failures)
+        elif self.journal is not None and self.config is not None:
+            status.set(OK, 'no server configured: events queued')
+
+
+def main(args=None) -> int:
+    return run_node(BridgeNode, args)
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,53 @@
+"""The bridge's background loop: upload, back off on failure, wait for work."""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from lpr_bridge.uploader import TransportError, Uploader
+
+log = logging.getLogger(__name__)
+
+
+class SenderLoop:
+    def __init__(self, uploader: Uploader, poll_s: float, retry_initial_s: float, retry_max_s: float,
+                 on_state: Callable[[str, str], None] = lambda state, detail: None):
+        self.uploader = uploader
+        self.poll_s = poll_s
+        self.retry_initial_s, self.retry_max_s = retry_initial_s, retry_max_s
+        self.on_state = on_state
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name='bridge-sender', daemon=True)
+        self.failures = 0
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        delay = self.retry_initial_s
+        while not self._stop.is_set():
+            try:
+                self.uploader.run_once()
+                self.failures, delay = 0, self.retry_initial_s
+                self.on_state('connected', '')
+                wait = self.poll_s
+            except TransportError as exc:
+                self.failures += 1
+                self.on_state('retrying', f'{exc}; retry in {delay:.0f} s')
+                wait, delay = delay, min(delay * 2, self.retry_max_s)
+            except Exception as exc:  # noqa: BLE001 - e.g. the journal is locked: retry too
+                self.failures += 1
+                self.on_state('error', f'{type(exc).__name__}: {exc}')
+                wait, delay = delay, min(delay * 2, self.retry_max_s)
+            self._wake.wait(wait)
+            self._wake.clear()

@@ -1,0 +1,108 @@
+import datetime as dt
+import time
+
+import pytest
+
+from lpr_bridge.config import BridgeConfig
+from lpr_bridge.sender import SenderLoop
+from lpr_bridge.socketio_transport import SocketIoTransport, parse_ack
+from lpr_bridge.uploader import TransportError, Uploader
+from lpr_common.config import ConfigError, build_config
+from lpr_recorder.journal import PENDING, REJECTED, SENT, Event, Journal, sqlite_url
+
+from sio_server import EventServer, free_port
+
+UTC = dt.timezone.utc
+
+
+def add_events(journal, plates, image_root=None):
+    now = dt.datetime.now(UTC)
+    for i, plate in enumerate(plates):
+        rel = ''
+        if image_root is not None:
+            rel = f'cam0/{i}_frame.jpg'
+            (image_root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (image_root / rel).write_bytes(b'\xff\xd8jpeg' + bytes([i]))
+        journal.add(Event(event_id=f'00000000-0000-0000-0000-{i:012d}', camera_id='cam0', plate=plate,
+                          confidence=0.9, first_seen=now, last_seen=now, best_seen=now,
+                          created_at=now, frame_path=rel))
+
+
+@pytest.fixture
+def journal(tmp_path):
+    j = Journal(sqlite_url(tmp_path / 'journal.sqlite'))
+    yield j
+    j.close()
+
+
+def test_uploads_fifo_with_images_and_a_rejection_does_not_block(journal, tmp_path):
+    images = tmp_path / 'images'
+    add_events(journal, ['AAA111', 'BAD000', 'CCC333'], images)
+    with EventServer(token='secret', reject=('BAD000',)) as server:
+        transport = SocketIoTransport(server.url, token='secret', device_id='dev1', timeout_s=5)
+        uploader = Uploader(journal, transport, images, 'dev1')
+        assert uploader.run_once() == 3
+        transport.close()
+    assert [e['plate'] for e in server.received] == ['AAA111', 'CCC333']
+    first = server.received[0]
+    assert first['device_id'] == 'dev1' and first['images']['frame']
+    assert first['first_seen'].endswith('+00:00')
+    assert journal.count(SENT) == 2 and journal.count(REJECTED) == 1 and journal.count(PENDING) == 0
+
+
+def test_no_server_keeps_events_queued(journal):
+    add_events(journal, ['AAA111'])
+    transport = SocketIoTransport(f'http://127.0.0.1:{free_port()}', timeout_s=1)
+    with pytest.raises(TransportError, match='cannot connect'):
+        Uploader(journal, transport, None).run_once()
+    assert journal.count(PENDING) == 1
+
+
+def test_wrong_token_is_refused(journal):
+    add_events(journal, ['AAA111'])
+    with EventServer(token='right') as server:
+        transport = SocketIoTransport(server.url, token='wrong', timeout_s=2)
+        with pytest.raises(TransportError):
+            Uploader(journal, transport, None).run_once()
+    assert journal.count(PENDING) == 1
+
+
+def test_sender_loop_retries_until_the_server_appears(journal):
+    add_events(journal, ['AAA111', 'BBB222'])
+    port = free_port()
+    transport = SocketIoTransport(f'http://127.0.0.1:{port}', timeout_s=2)
+    states = []
+    loop = SenderLoop(Uploader(journal, transport, None), poll_s=0.2, retry_initial_s=0.2,
+                      retry_max_s=0.5, on_state=lambda s, d: states.append(s))
+    loop.start()
+    server = EventServer()
+    server.port, server.url = port, f'http://127.0.0.1:{port}'
+    try:
+        time.sleep(0.8)
+        assert 'retrying' in states and journal.count(PENDING) == 2
+        with server:
+            deadline = time.monotonic() + 10
+            while journal.count(SENT) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            loop.stop()
+            transport.close()
+    finally:
+        loop.stop()
+        transport.close()
+    assert journal.count(SENT) == 2
+    assert [e['plate'] for e in server.received] == ['AAA111', 'BBB222']
+
+
+def test_ack_parsing():
+    assert parse_ack({'status': 'success'}).accepted
+    assert not parse_ack({'status': 'error', 'error': 'no'}).accepted
+    with pytest.raises(TransportError):
+        parse_ack({'status': 'error', 'retry': True})
+    with pytest.raises(TransportError):
+        parse_ack('ok')
+
+
+def test_config_validation():
+    with pytest.raises(ConfigError, match='server_url'):
+        build_config(BridgeConfig, {'server_url': 'ftp://x'})
+    assert build_config(BridgeConfig, {}).server_url == ''
