@@ -1,0 +1,45 @@
+"""Start the lpr graph on a ROS 2 install:
+
+    ros2 launch lpr bringup.launch.py [params_file:=FILE] [namespace:=cam0]
+        [source:=rtsp://...] [server_url:=https://...] [data_dir:=DIR] [bridge:=true]
+
+The nodes, their names and the overrides come from lpr.graph, which the pip
+runner (`lpr run`) uses too, with the same params YAML.
+"""
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from lpr import graph
+
+ARGUMENTS = {
+    'params_file': (str(graph.default_params_file()), 'parameters YAML for all nodes'),
+    'namespace': (graph.DEFAULT_NAMESPACE, 'camera namespace (one per camera)'),
+    'source': ('', 'camera source override (file, folder, rtsp://..., /dev/videoN, picamera2, synthetic)'),
+    'server_url': ('', 'central Socket.IO server override'),
+    'data_dir': ('', 'journal and images directory override'),
+    'bridge': ('true', 'start the bridge node'),
+    'log_level': ('info', 'ROS log level'),
+}
+
+
+def _nodes(context):
+    arg = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
+    extra = graph.overrides(arg['source'], arg['server_url'], arg['data_dir'])
+    nodes = []
+    for spec in graph.NODES:
+        if spec.name == 'bridge' and arg['bridge'].lower() not in ('true', '1', 'yes'):
+            continue
+        params = [arg['params_file']] + ([extra[spec.name]] if extra[spec.name] else [])
+        nodes.append(Node(package=spec.package, executable=spec.executable, name=spec.name,
+                          namespace=arg['namespace'], parameters=params, output='screen',
+                          ros_arguments=['--log-level', arg['log_level']]))
+    return nodes
+
+
+def generate_launch_description():
+    env = [SetEnvironmentVariable(k, v) for k, v in graph.dds_environment().items()]
+    args = [DeclareLaunchArgument(name, default_value=default, description=text)
+            for name, (default, text) in ARGUMENTS.items()]
+    return LaunchDescription(env + args + [OpaqueFunction(function=_nodes)])
