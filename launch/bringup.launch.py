@@ -20,6 +20,7 @@ ARGUMENTS = {
     'server_url': ('', 'central Socket.IO server override'),
     'data_dir': ('', 'journal and images directory override'),
     'bridge': ('true', 'start the bridge node'),
+    'foxglove': ('false', 'start the Foxglove WebSocket bridge (ws://127.0.0.1:8765)'),
     'log_level': ('info', 'ROS log level'),
 }
 
@@ -29,13 +30,21 @@ def _nodes(context):
     extra = graph.overrides(arg['source'], arg['server_url'], arg['data_dir'])
     nodes = []
     for spec in graph.NODES:
-        if spec.name == 'bridge' and arg['bridge'].lower() not in ('true', '1', 'yes'):
+        if spec.name == 'bridge' and not _true(arg['bridge']):
             continue
         params = [arg['params_file']] + ([extra[spec.name]] if extra[spec.name] else [])
         nodes.append(Node(package=spec.package, executable=spec.executable, name=spec.name,
                           namespace=arg['namespace'], parameters=params, output='screen',
                           ros_arguments=['--log-level', arg['log_level']]))
+    if _true(arg['foxglove']):
+        fox = graph.FOXGLOVE
+        nodes.append(Node(package=fox.package, executable=fox.executable, name=fox.name,
+                          arguments=['--namespace', arg['namespace']], output='screen'))
     return nodes
+
+
+def _true(value: str) -> bool:
+    return value.lower() in ('true', '1', 'yes')
 
 
 def generate_launch_description():

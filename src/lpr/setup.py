@@ -30,7 +30,8 @@ setup(
     license='AGPL-3.0-or-later',
     entry_points={
         'console_scripts': [
-            'lpr = lpr.cli:main'
+            'lpr = lpr.cli:main',
+            'foxglove_bridge = lpr.foxglove_bridge:main',
         ],
     },
 )

@@ -9,7 +9,9 @@ so the pip runner and ``ros2 launch`` need no lifecycle manager.
 """
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 import traceback
 from typing import Any
 
@@ -18,6 +20,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.signals import SignalHandlerOptions
 
 from lpr_common import qos
 from lpr_common.config import ConfigError, build_config, field_specs
@@ -177,19 +180,29 @@ def _fmt(value: Any) -> str:
 
 
 def run_node(node_class, args=None, name: str | None = None) -> int:
-    """Entry point of every node executable. Returns the process exit code."""
-    rclpy.init(args=args)
+    """Entry point of every node executable. Returns the process exit code.
+
+    SIGINT/SIGTERM only set a flag: the node then walks down its lifecycle
+    while the ROS context is still valid (the recorder can still publish the
+    events it flushes), and the DDS participant is destroyed cleanly, which
+    leaves no shared-memory segments behind.
+    """
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     code = 0
     try:
         node = node_class() if name is None else node_class(name)
         if node.get_parameter('autostart').value:
             if node.trigger_configure() != SUCCESS or node.trigger_activate() != SUCCESS:
-                return 1
+                code = 1
+                return code
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok() and not getattr(node, 'finished', False):
-            executor.spin_once(timeout_sec=0.2)
+        while not stop.is_set() and rclpy.ok() and not getattr(node, 'finished', False):
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception as exc:  # noqa: BLE001 - last resort: one line, non-zero exit
@@ -197,16 +210,15 @@ def run_node(node_class, args=None, name: str | None = None) -> int:
         code = 1
     finally:
         if node is not None:
-            _shutdown(node)
+            if code == 0:
+                _shutdown(node)
             node.destroy_node()
         rclpy.try_shutdown()
-    return code if node is None or not getattr(node, 'exit_code', 0) else node.exit_code
+    return code
 
 
 def _shutdown(node: LprNode) -> None:
-    """Walk the node down (deactivate, cleanup) so it flushes and releases."""
-    try:
-        node.trigger_shutdown()
-    except Exception:  # noqa: BLE001 - the context may already be gone
+    """Walk the node down so it drains, flushes and releases."""
+    if node.trigger_shutdown() != SUCCESS:
         node._safe(node.deactivate)
         node._safe(node.release)

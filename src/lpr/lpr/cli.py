@@ -1,0 +1,172 @@
+"""The ``lpr`` command."""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from pathlib import Path
+
+from lpr import graph
+
+
+def _event_line(msg) -> str:
+    stamp = dt.datetime.fromtimestamp(msg.header.stamp.sec + msg.header.stamp.nanosec / 1e9)
+    region = f' {msg.best.region}' if msg.best.region else ''
+    image = f'  {msg.frame_path}' if msg.frame_path else ''
+    return (f'{stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d}  {msg.camera_id:<6} '
+            f'{msg.best.text:<10} conf {msg.best.confidence:.2f}  reads {msg.read_count:<3}{region}{image}')
+
+
+def _print_event(msg) -> None:
+    print(_event_line(msg), flush=True)
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--params', type=Path, default=None, help='params YAML (default: the installed lpr.params.yaml)')
+    p.add_argument('--namespace', default=graph.DEFAULT_NAMESPACE, help='camera namespace')
+    p.add_argument('--server', default='', help='central Socket.IO server URL (default: keep events queued)')
+    p.add_argument('--data-dir', default='', help='journal and images directory (default: ~/.local/share/lpr)')
+    p.add_argument('--no-bridge', action='store_true', help='do not start the bridge node')
+    p.add_argument('--foxglove', action='store_true',
+                   help='live view: Foxglove WebSocket on ws://127.0.0.1:8765 (annotated frames, reads, events)')
+    p.add_argument('--duration', type=float, default=0.0, help='stop after this many seconds (0 = at the end of the source)')
+    p.add_argument('--log-level', default='warn', choices=['debug', 'info', 'warn', 'error'])
+
+
+def _run_options(args, source: str):
+    from lpr.runner import RunOptions
+    params = args.params or graph.default_params_file()
+    return RunOptions(params_file=Path(params), namespace=args.namespace, source=source,
+                      server_url=args.server, data_dir=args.data_dir, bridge=not args.no_bridge,
+                      log_level=args.log_level, duration_s=args.duration, foxglove=args.foxglove)
+
+
+def _check_models() -> bool:
+    from lpr.models import plate_model_status
+    state, path = plate_model_status()
+    if state != 'ok':
+        print(f'error: plate model {state}: {path}; run `lpr models install`', file=sys.stderr)
+        return False
+    return True
+
+
+def _report(runner, started: float) -> None:
+    import time
+    elapsed = time.monotonic() - started
+    events = runner.monitor_events
+    print(f'[lpr] {len(events)} event(s) in {elapsed:.1f} s', file=sys.stderr)
+    det = runner.last_status.get('detector', {})
+    if det:
+        print(f"[lpr] detector: {det.get('frames', '?')} frames processed, "
+              f"{det.get('dropped', '?')} dropped (latest frame wins)", file=sys.stderr)
+    for name, cpu, share in runner.cpu_report():
+        print(f'[lpr]   {name:<9} CPU {cpu:6.1f} s  ({100 * share:5.1f} % of one core)', file=sys.stderr)
+
+
+def cmd_run(args) -> int:
+    import time
+    from lpr.runner import run
+    if not _check_models():
+        return 2
+    started = time.monotonic()
+    code, runner = run(_run_options(args, args.source), on_event=_print_event)
+    _report(runner, started)
+    return code
+
+
+def cmd_demo(args) -> int:
+    import time
+    from lpr.runner import run
+    if not _check_models():
+        return 2
+    source = f'synthetic:{args.seed}'
+    from lpr_camera.config import CameraConfig
+    from lpr_camera.scene import demo_plates
+    from lpr_common.config import build_config
+    from lpr.params import node_parameters
+    options = _run_options(args, source)
+    camera = build_config(CameraConfig, node_parameters(options.params_file, 'camera', args.namespace))
+    truth = demo_plates(args.seed, camera)
+    print(f'[lpr] demo: synthetic scene, seed {args.seed}, plates {" ".join(truth)}', file=sys.stderr)
+    started = time.monotonic()
+    code, runner = run(options, on_event=_print_event)
+    _report(runner, started)
+    read = [e.best.text for e in runner.monitor_events]
+    hits = sum(1 for t in truth if t in read)
+    print(f'[lpr] demo: {hits}/{len(truth)} synthetic plates read exactly', file=sys.stderr)
+    return code
+
+
+def cmd_models(args) -> int:
+    from lpr import models
+    if args.action == 'install':
+        return models.install(force=args.force)
+    state, path = models.plate_model_status()
+    print(f'{state}\t{path}')
+    return 0 if state == 'ok' else 1
+
+
+def cmd_params(args) -> int:
+    from lpr.params import describe
+    print(describe())
+    return 0
+
+
+def cmd_events(args) -> int:
+    from lpr.params import journal_url
+    from lpr_recorder.journal import Journal, JournalError
+    try:
+        journal = Journal(journal_url(args.params or graph.default_params_file(), args.data_dir))
+    except JournalError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    for e in reversed(journal.latest(args.limit)):
+        print(f'{e.best_seen.astimezone():%Y-%m-%d %H:%M:%S}  {e.camera_id:<6} {e.plate:<10} '
+              f'conf {e.confidence:.2f}  reads {e.read_count:<3} {e.upload_state:<8} {e.frame_path}')
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog='lpr', description='Licence-plate recognition on a ROS 2 node graph.')
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    p = sub.add_parser('run', help='run the graph on a source; prints each event as it is committed')
+    p.add_argument('--source', default='', help='video file, image folder, rtsp://..., /dev/videoN, picamera2, '
+                                                'synthetic[:SEED] (default: the params file)')
+    _add_run_options(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser('demo', help='run the graph on the built-in synthetic scene (no camera needed)')
+    p.add_argument('--seed', type=int, default=1, help='scene seed (which plates appear)')
+    _add_run_options(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser('models', help='set up or check the models in the model cache')
+    p.add_argument('action', choices=['install', 'status'])
+    p.add_argument('--force', action='store_true', help='rebuild even if up to date')
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser('params', help='list every node parameter with its default and description')
+    p.set_defaults(func=cmd_params)
+
+    p = sub.add_parser('events', help='list the latest events in the journal')
+    p.add_argument('--limit', type=int, default=20)
+    p.add_argument('--params', type=Path, default=None)
+    p.add_argument('--data-dir', default='')
+    p.set_defaults(func=cmd_events)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except (FileNotFoundError, ValueError) as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

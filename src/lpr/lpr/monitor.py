@@ -1,0 +1,87 @@
+"""The runner's own ROS participant: prints committed events, keeps the last
+status of every node, and deactivates nodes through their lifecycle services."""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Callable
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
+from lpr_interfaces.msg import PlateEvent
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
+
+from lpr_common import qos
+
+
+class GraphMonitor:
+    def __init__(self, namespace: str, on_event: Callable[[PlateEvent], None] | None,
+                 env: dict[str, str]):
+        # The participant must use the same DDS profile as the children.
+        for key in ('FASTDDS_DEFAULT_PROFILES_FILE', 'ROS_AUTOMATIC_DISCOVERY_RANGE'):
+            if key in env:
+                os.environ[key] = env[key]
+        self.namespace = namespace
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        self.node = rclpy.create_node('lpr_runner', namespace=f'/{namespace}', context=self.context)
+        self.status: dict[str, dict[str, str]] = {}
+        self.events: list[PlateEvent] = []
+        self._on_event = on_event
+        self.node.create_subscription(PlateEvent, 'plates/events', self._event, qos.EVENTS)
+        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._diagnostics, qos.STATUS)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self._spin, name='lpr-monitor', daemon=True)
+        self._thread.start()
+
+    def _spin(self) -> None:
+        while self.context.ok():
+            try:
+                self.executor.spin_once(timeout_sec=0.1)
+            except Exception:  # noqa: BLE001 - shutting down
+                return
+
+    def _event(self, msg: PlateEvent) -> None:
+        if msg.stage != PlateEvent.STAGE_FINAL:
+            return
+        if any(e.event_id == msg.event_id for e in self.events):
+            return  # a transient-local replay after a reconnect
+        self.events.append(msg)
+        if self._on_event is not None:
+            self._on_event(msg)
+
+    def _diagnostics(self, msg: DiagnosticArray) -> None:
+        for s in msg.status:
+            if s.name.startswith(f'/{self.namespace}/'):
+                values = {kv.key: kv.value for kv in s.values}
+                values['_message'] = s.message
+                self.status[s.name.rsplit('/', 1)[-1]] = values
+
+    def deactivate(self, node_name: str, timeout_s: float = 30.0) -> bool:
+        """Ask a node to deactivate (drain, flush); True when it confirmed."""
+        client = self.node.create_client(ChangeState, f'/{self.namespace}/{node_name}/change_state')
+        try:
+            if not client.wait_for_service(timeout_sec=min(5.0, timeout_s)):
+                return False
+            request = ChangeState.Request()
+            request.transition.id = Transition.TRANSITION_DEACTIVATE
+            future = client.call_async(request)
+            done = threading.Event()
+            future.add_done_callback(lambda _: done.set())
+            if not done.wait(timeout_s):
+                return False
+            return bool(future.result() and future.result().success)
+        finally:
+            self.node.destroy_client(client)
+
+    def close(self) -> None:
+        try:
+            self.executor.shutdown(timeout_sec=1.0)
+            self.node.destroy_node()
+        finally:
+            rclpy.try_shutdown(context=self.context)
+            self._thread.join(2.0)

@@ -1,0 +1,238 @@
+"""The pip-world equivalent of ``ros2 launch``: one process per node, supervised.
+
+Children run in their own session, so a Ctrl-C reaches only the runner,
+which stops the graph in order: the camera first, then each node is
+deactivated through its lifecycle service (the detector and OCR drain their
+queues, the recorder turns open passes into events and commits them), then
+every process gets SIGINT and exits cleanly (no /dev/shm debris). A second
+Ctrl-C stops everything at once. If a node dies, the others are stopped too.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from lpr import graph
+
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass
+class Child:
+    spec: graph.NodeSpec
+    process: subprocess.Popen
+    started: float
+    exit_code: int | None = None
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+
+
+@dataclass
+class RunOptions:
+    params_file: Path
+    namespace: str = graph.DEFAULT_NAMESPACE
+    source: str = ''
+    server_url: str = ''
+    data_dir: str = ''
+    bridge: bool = True
+    log_level: str = 'info'
+    duration_s: float = 0.0           # 0 = until the source ends or Ctrl-C
+    foxglove: bool = False            # also start the Foxglove WebSocket bridge
+    extra_env: dict = field(default_factory=dict)
+
+
+def _die_with_parent() -> None:
+    """Children get SIGTERM if the runner is killed (Linux prctl)."""
+    try:
+        ctypes.CDLL('libc.so.6', use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+class GraphRunner:
+    def __init__(self, options: RunOptions, on_event: Callable | None = None,
+                 out=sys.stdout):
+        self.options = options
+        self.on_event = on_event
+        self.out = out
+        self.children: list[Child] = []
+        self._override_file: Path | None = None
+        self._stop = threading.Event()
+        self._hard_stop = False
+        self.monitor = None
+        self.monitor_events: list = []   # final events seen on the events topic
+        self.last_status: dict = {}      # last /diagnostics values per node
+
+    # -- start --------------------------------------------------------------
+    def specs(self) -> list[graph.NodeSpec]:
+        specs = [s for s in graph.NODES if s.name != 'bridge' or self.options.bridge]
+        return specs + ([graph.FOXGLOVE] if self.options.foxglove else [])
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(graph.dds_environment())
+        env.update(self.options.extra_env)
+        env.setdefault('PYTHONUNBUFFERED', '1')
+        env.setdefault('RCUTILS_COLORIZED_OUTPUT', '0')
+        return env
+
+    def command(self, spec: graph.NodeSpec) -> list[str]:
+        o = self.options
+        if spec is graph.FOXGLOVE:
+            return [sys.executable, '-m', spec.module, '--namespace', o.namespace]
+        cmd = [sys.executable, '-m', spec.module, '--ros-args',
+               '-r', f'__node:={spec.name}', '-r', f'__ns:=/{o.namespace}',
+               '--params-file', str(o.params_file), '--log-level', o.log_level]
+        if self._override_file is not None:
+            cmd += ['--params-file', str(self._override_file)]
+        return cmd
+
+    def start(self) -> None:
+        if not self.options.params_file.is_file():
+            raise FileNotFoundError(f'params file not found: {self.options.params_file}')
+        self._write_overrides()
+        env = self.environment()
+        from lpr.monitor import GraphMonitor  # rclpy in the runner only for watching
+        self.monitor = GraphMonitor(self.options.namespace, self.on_event, env)
+        for spec in self.specs():
+            process = subprocess.Popen(self.command(spec), env=env, start_new_session=True,
+                                       preexec_fn=_die_with_parent)
+            self.children.append(Child(spec, process, time.monotonic()))
+
+    def _write_overrides(self) -> None:
+        o = self.options
+        extra = {name: {'ros__parameters': values}
+                 for name, values in graph.overrides(o.source, o.server_url, o.data_dir).items()
+                 if values}
+        if not extra:
+            return
+        fd, path = tempfile.mkstemp(prefix='lpr-overrides-', suffix='.yaml')
+        with os.fdopen(fd, 'w') as f:
+            yaml.safe_dump({f'/**/{k}': v for k, v in extra.items()}, f)
+        self._override_file = Path(path)
+
+    # -- run ----------------------------------------------------------------
+    def wait(self) -> int:
+        """Supervise until the source ends, a node dies, Ctrl-C or the duration passes."""
+        deadline = time.monotonic() + self.options.duration_s if self.options.duration_s > 0 else None
+        reason, code = None, 0
+        while reason is None:
+            if self._stop.wait(0.2):
+                reason = 'interrupted'
+            elif deadline is not None and time.monotonic() >= deadline:
+                reason = 'duration reached'
+            for child in self.children:
+                if child.exit_code is not None or not self._poll(child):
+                    continue
+                rc = child.exit_code
+                if child.spec.name == 'camera' and rc == 0:
+                    reason = 'source ended'
+                else:
+                    reason, code = f'{child.spec.name} exited with code {rc}', 1
+                    break
+        self._log(f'stopping the graph: {reason}')
+        self.stop()
+        return code
+
+    def request_stop(self) -> None:
+        if self._stop.is_set():
+            self._hard_stop = True
+        self._stop.set()
+
+    # -- stop ---------------------------------------------------------------
+    def stop(self) -> None:
+        running = [c for c in self.children if c.exit_code is None]
+        camera = [c for c in running if c.spec.name == 'camera']
+        for c in camera:
+            self._signal(c, signal.SIGINT)
+            self._join(c, 10.0)
+        if not self._hard_stop and self.monitor is not None:
+            for c in running:
+                if c.spec.name != 'camera' and c.spec.lifecycle and not self._poll(c):
+                    ok = self.monitor.deactivate(c.spec.name, timeout_s=60.0)
+                    if not ok:
+                        self._log(f'{c.spec.name}: deactivation did not complete')
+        for c in running:
+            if c.exit_code is None:
+                self._signal(c, signal.SIGINT)
+        for c in running:
+            if c.exit_code is None and not self._join(c, 10.0):
+                self._signal(c, signal.SIGTERM)
+                if not self._join(c, 5.0):
+                    self._signal(c, signal.SIGKILL)
+                    self._join(c, 5.0)
+        if self.monitor is not None:
+            self.monitor_events = list(self.monitor.events)
+            self.last_status = dict(self.monitor.status)
+            self.monitor.close()
+            self.monitor = None
+        if self._override_file is not None:
+            self._override_file.unlink(missing_ok=True)
+
+    def _signal(self, child: Child, sig: int) -> None:
+        if child.exit_code is None:
+            try:
+                os.kill(child.process.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def _join(self, child: Child, timeout: float) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self._poll(child):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _poll(self, child: Child) -> bool:
+        """True once the child has exited (then exit code and CPU time are set)."""
+        if child.exit_code is not None:
+            return True
+        try:
+            # wait4, not Popen.poll: it also returns the child's CPU time, the per-node figure.
+            pid, status, usage = os.wait4(child.process.pid, os.WNOHANG)
+        except ChildProcessError:
+            child.exit_code = -1
+            return True
+        if pid == 0:
+            return False
+        child.exit_code = os.waitstatus_to_exitcode(status)
+        child.process.returncode = child.exit_code
+        child.cpu_s = usage.ru_utime + usage.ru_stime
+        child.wall_s = time.monotonic() - child.started
+        return True
+
+    def _log(self, text: str) -> None:
+        print(f'[lpr] {text}', file=sys.stderr, flush=True)
+
+    def cpu_report(self) -> list[tuple[str, float, float]]:
+        """(node, CPU seconds, share of one core over its lifetime)."""
+        return [(c.spec.name, c.cpu_s, c.cpu_s / c.wall_s if c.wall_s else 0.0) for c in self.children]
+
+
+def run(options: RunOptions, on_event: Callable | None = None) -> tuple[int, GraphRunner]:
+    """Start, supervise and stop the graph; Ctrl-C / SIGTERM stop it in order."""
+    runner = GraphRunner(options, on_event)
+    previous = {sig: signal.signal(sig, lambda *_: runner.request_stop())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        runner.start()
+        return runner.wait(), runner
+    except BaseException:
+        runner._hard_stop = True
+        runner.stop()
+        raise
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
