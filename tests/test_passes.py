@@ -100,3 +100,10 @@ def test_a_pass_too_short_to_count_is_reopened_by_later_reads():
     decisions += feed(agg, [obs('AB12CDE', 4.0), obs('AB12CDE', 4.1)])
     decisions += agg.tick(int(10 * S))
     assert [(d.text, d.read_count) for d in decisions] == [('AB12CDE', 3)]
+
+
+def test_a_partial_read_joins_the_full_plate_pass():
+    agg = PassAggregator(PassConfig(gap_s=1.0, preview_reads=0))
+    reads = [obs('LM79', 0.0), obs('LM79ADV', 0.1), obs('LM79ADV', 0.2), obs('LM79ADV', 0.3), obs('79ADV', 0.4)]
+    decisions = feed(agg, reads) + agg.tick(int(5 * S))
+    assert [(d.text, d.read_count) for d in decisions] == [('LM79ADV', 5)]

@@ -55,10 +55,10 @@ def _report(runner, started: float) -> None:
     elapsed = time.monotonic() - started
     events = runner.monitor_events
     print(f'[lpr] {len(events)} event(s) in {elapsed:.1f} s', file=sys.stderr)
-    det = runner.last_status.get('detector', {})
+    cam, det = runner.last_status.get('camera', {}), runner.last_status.get('detector', {})
     if det:
-        print(f"[lpr] detector: {det.get('frames', '?')} frames processed, "
-              f"{det.get('dropped', '?')} dropped (latest frame wins)", file=sys.stderr)
+        print(f"[lpr] camera published {cam.get('frames', '?')} frames, detector processed "
+              f"{det.get('frames', '?')} (the newest frame wins when it is busy)", file=sys.stderr)
     for name, cpu, share in runner.cpu_report():
         print(f'[lpr]   {name:<9} CPU {cpu:6.1f} s  ({100 * share:5.1f} % of one core)', file=sys.stderr)
 

@@ -50,15 +50,17 @@ def overrides(source: str = '', server_url: str = '', data_dir: str = '') -> dic
 
 
 def share_dir() -> Path:
-    """The installed share/lpr (colcon install or the venv prefix)."""
-    try:
-        from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+    """The installed share/lpr: from the ament index on a ROS install (colcon),
+    else the Python prefix (pip installs the data files into the venv)."""
+    if os.environ.get('AMENT_PREFIX_PATH'):
         try:
-            return Path(get_package_share_directory('lpr'))
-        except PackageNotFoundError:
+            from ament_index_python.packages import PackageNotFoundError, get_package_share_directory
+            try:
+                return Path(get_package_share_directory('lpr'))
+            except PackageNotFoundError:
+                pass
+        except ImportError:
             pass
-    except ImportError:
-        pass
     return Path(sys.prefix) / 'share' / 'lpr'
 
 

@@ -18,7 +18,9 @@ from typing import Any
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.parameter import Parameter
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 
@@ -83,11 +85,19 @@ class LprNode(LifecycleNode):
                 descriptor.dynamic_typing = True
             else:
                 descriptor.type = _PARAM_TYPES[kind]
-            self.declare_parameter(name, default, descriptor)
+            if isinstance(default, list) and not default:
+                # rclpy cannot tell the type of an empty list: declare it by type.
+                self.declare_parameter(name, Parameter.Type(descriptor.type), descriptor)
+            else:
+                self.declare_parameter(name, default, descriptor)
 
     def read_config(self):
-        values = {name: self.get_parameter(name).value
-                  for name, *_ in field_specs(self.config_class)}
+        values = {}
+        for name, *_ in field_specs(self.config_class):
+            try:
+                values[name] = self.get_parameter(name).value
+            except ParameterUninitializedException:
+                pass  # an empty list nobody set: the dataclass default applies
         return build_config(self.config_class, values)
 
     # -- lifecycle ----------------------------------------------------------

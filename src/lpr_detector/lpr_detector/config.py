@@ -15,6 +15,7 @@ class DetectorConfig:
     threads: int = param(1, 'inference threads (0 = runtime default)')
     max_plates: int = param(8, 'at most this many plates per frame, best first')
     min_plate_width: float = param(16.0, 'ignore plates narrower than this many pixels')
+    edge_margin: int = param(3, 'drop plates within this many pixels of the frame edge (cut off, unreadable); -1 = keep all')
     crop_pad_x: float = param(0.15, 'crop padding left and right, fraction of the plate width')
     crop_pad_y: float = param(0.35, 'crop padding above and below, fraction of the plate height')
     attach_frame: bool = param(True, 'attach the full frame (JPEG) when plates are found, for event images')

@@ -86,30 +86,49 @@ class FormatMatcher:
         if not read.text:
             return read
         alts = _alternatives(read)
-        options: dict[str, tuple[float, tuple[float, ...], PlateFormat | None]] = {}
-        for text, confs, text_alts in _variants(read.text, read.char_confidences, alts):
+        options: dict[str, _Option] = {}
+        for text, confs, text_alts, dropped in _variants(read.text, read.char_confidences, alts):
             for fmt in self.formats:
                 fitted = _fit(text, confs, text_alts, fmt)
                 if fitted:
-                    _keep_best(options, fitted[0], fitted[1], fmt)
+                    _keep_best(options, _Option.make(fitted[0], fitted[1], fmt, dropped))
         plain = tuple(c * self.unmatched_factor for c in read.char_confidences)
-        _keep_best(options, read.text, plain, None)
-        ranked = sorted(options.items(), key=lambda kv: _score(kv[1][1]), reverse=True)[:self.top_n]
-        best_text, (_, best_confs, best_fmt) = ranked[0]
-        candidates = tuple(Candidate(t, _score(c), f.region if f else '', f.name if f else '')
-                           for t, (_, c, f) in ranked)
-        return PlateText(best_text, _score(best_confs), best_confs, read.raw_text, candidates,
-                         best_fmt.region if best_fmt else '', best_fmt.name if best_fmt else '',
-                         read.lines)
+        _keep_best(options, _Option.make(read.text, plain, None, ()))
+        ranked = sorted(options.values(), key=lambda o: o.score, reverse=True)[:self.top_n]
+        best = ranked[0]
+        candidates = tuple(Candidate(o.text, o.score, o.region, o.format_name) for o in ranked)
+        return PlateText(best.text, best.score, best.confs, read.raw_text, candidates,
+                         best.region, best.format_name, read.lines)
 
 
-def _score(confs: tuple[float, ...]) -> float:
-    return sum(confs) / len(confs) if confs else 0.0
+@dataclass(frozen=True)
+class _Option:
+    text: str
+    confs: tuple[float, ...]
+    fmt: PlateFormat | None
+    score: float
+
+    @staticmethod
+    def make(text, confs, fmt, dropped: tuple[float, ...]) -> '_Option':
+        # A dropped character counts as a character with the opposite of its
+        # confidence: trimming a confidently read character costs a lot,
+        # trimming a doubtful border mark almost nothing.
+        support = list(confs) + [1.0 - c for c in dropped]
+        return _Option(text, tuple(confs), fmt, sum(support) / len(support) if support else 0.0)
+
+    @property
+    def region(self) -> str:
+        return self.fmt.region if self.fmt else ''
+
+    @property
+    def format_name(self) -> str:
+        return self.fmt.name if self.fmt else ''
 
 
-def _keep_best(options, text, confs, fmt) -> None:
-    if text not in options or _score(confs) > _score(options[text][1]):
-        options[text] = (text, confs, fmt)
+def _keep_best(options: dict, option: _Option) -> None:
+    held = options.get(option.text)
+    if held is None or option.score > held.score:
+        options[option.text] = option
 
 
 def _alternatives(read: PlateText) -> list[dict[str, float]]:
@@ -131,10 +150,10 @@ def _norm(ch: str) -> str:
 def _variants(text: str, confs: tuple[float, ...], alts):
     """The read itself and the read with one weak character dropped at either end
     (plate borders and bolts are often read as I, 1 or |)."""
-    yield text, confs, alts
+    yield text, confs, alts, ()
     if len(text) > 4:
-        yield text[1:], confs[1:], alts[1:]
-        yield text[:-1], confs[:-1], alts[:-1]
+        yield text[1:], confs[1:], alts[1:], confs[:1]
+        yield text[:-1], confs[:-1], alts[:-1], confs[-1:]
 
 
 def _fit(text: str, confs, alts, fmt: PlateFormat):

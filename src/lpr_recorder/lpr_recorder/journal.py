@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import (JSON, BigInteger, DateTime, Float, Integer, String, Text, TypeDecorator,
                         create_engine, event, select, update)
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 PENDING, SENT, REJECTED = 'pending', 'sent', 'rejected'
@@ -89,10 +89,22 @@ def open_engine(url: str, busy_timeout_s: float = 10.0) -> Engine:
             event.listen(engine, 'connect', _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True)
-        Base.metadata.create_all(engine)
+        _create_schema(engine)
         return engine
     except (SQLAlchemyError, OSError) as exc:
         raise JournalError(f'cannot open journal {url}: {_short(exc)}') from None
+
+
+def _create_schema(engine: Engine, attempts: int = 5) -> None:
+    """Create missing tables. The recorder and the bridge may both start on a
+    fresh database: the loser of that race sees 'already exists' and retries."""
+    for attempt in range(attempts):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except OperationalError as exc:
+            if 'already exists' not in str(exc) or attempt == attempts - 1:
+                raise
 
 
 def sqlite_url(path: str | Path) -> str:

@@ -153,7 +153,7 @@ class PassAggregator:
     def _match(self, obs: Observation) -> Pass | None:
         best, best_d = None, None
         for p in self._open[obs.camera_id] + self._recent[obs.camera_id]:
-            d = plate_distance(obs.text, p.text)
+            d = match_distance(obs.text, p.text, self.config.match_distance)
             if d <= self.config.match_distance and (best_d is None or d < best_d):
                 best, best_d = p, d
         if best is not None and best.closed_ns is not None:
@@ -227,6 +227,15 @@ def vote(reads: list[tuple[str, float]]) -> tuple[str, float]:
         support.append(weight / total)
     mean_conf = sum(w for _, w in same) / len(same)
     return ''.join(chars), mean_conf * sum(support) / length
+
+
+def match_distance(a: str, b: str, limit: int) -> int:
+    """Edit distance, except that a read contained in the other (a plate half
+    hidden or cut by the frame edge) counts as just within ``limit``."""
+    d = plate_distance(a, b)
+    if d > limit and (a in b or b in a):
+        return limit
+    return d
 
 
 def plate_distance(a: str, b: str) -> int:
