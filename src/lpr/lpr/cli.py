@@ -59,8 +59,9 @@ def _report(runner, started: float) -> None:
     if det:
         print(f"[lpr] camera published {cam.get('frames', '?')} frames, detector processed "
               f"{det.get('frames', '?')} (the newest frame wins when it is busy)", file=sys.stderr)
-    for name, cpu, share in runner.cpu_report():
-        print(f'[lpr]   {name:<9} CPU {cpu:6.1f} s  ({100 * share:5.1f} % of one core)', file=sys.stderr)
+    for name, cpu, share, rss in runner.cpu_report():
+        print(f'[lpr]   {name:<9} CPU {cpu:6.1f} s  ({100 * share:5.1f} % of one core)  peak RSS {rss:5.0f} MB',
+              file=sys.stderr)
 
 
 def cmd_run(args) -> int:

@@ -36,6 +36,7 @@ class Child:
     exit_code: int | None = None
     cpu_s: float = 0.0
     wall_s: float = 0.0
+    max_rss_mb: float = 0.0
 
 
 @dataclass
@@ -210,15 +211,17 @@ class GraphRunner:
         child.exit_code = os.waitstatus_to_exitcode(status)
         child.process.returncode = child.exit_code
         child.cpu_s = usage.ru_utime + usage.ru_stime
+        child.max_rss_mb = usage.ru_maxrss / 1024.0
         child.wall_s = time.monotonic() - child.started
         return True
 
     def _log(self, text: str) -> None:
         print(f'[lpr] {text}', file=sys.stderr, flush=True)
 
-    def cpu_report(self) -> list[tuple[str, float, float]]:
-        """(node, CPU seconds, share of one core over its lifetime)."""
-        return [(c.spec.name, c.cpu_s, c.cpu_s / c.wall_s if c.wall_s else 0.0) for c in self.children]
+    def cpu_report(self) -> list[tuple[str, float, float, float]]:
+        """(node, CPU seconds, share of one core over its lifetime, peak RSS in MB)."""
+        return [(c.spec.name, c.cpu_s, c.cpu_s / c.wall_s if c.wall_s else 0.0, c.max_rss_mb)
+                for c in self.children]
 
 
 def run(options: RunOptions, on_event: Callable | None = None) -> tuple[int, GraphRunner]:
