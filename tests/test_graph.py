@@ -63,6 +63,8 @@ def test_synthetic_scene_end_to_end(tmp_path):
         assert (data / 'images' / frame).stat().st_size > 10_000
         assert (data / 'images' / crop).stat().st_size > 500
         assert state == 'pending'   # no server configured: queued, not failed
+    listed = lpr(['events', '--data-dir', str(data)], tmp_path, timeout=60)
+    assert listed.returncode == 0 and all(t in listed.stdout for t in truth)
 
 
 def test_uk_clip_commits_the_plate(tmp_path):

@@ -15,8 +15,8 @@ from lpr_recorder.journal import PENDING, Journal, resolve_url
 class BridgeNode(LprNode):
     config_class = BridgeConfig
 
-    def __init__(self, name: str = 'bridge'):
-        super().__init__(name)
+    def __init__(self, name: str = 'bridge', **kwargs):
+        super().__init__(name, **kwargs)
         self.journal: Journal | None = None
         self.loop: SenderLoop | None = None
         self.transport = None

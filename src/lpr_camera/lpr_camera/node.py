@@ -19,8 +19,8 @@ from lpr_common.rate import RateMeter
 class CameraNode(LprNode):
     config_class = CameraConfig
 
-    def __init__(self, name: str = 'camera'):
-        super().__init__(name)
+    def __init__(self, name: str = 'camera', **kwargs):
+        super().__init__(name, **kwargs)
         self.source: FrameSource | None = None
         self.finished = False            # run_node exits when a finite source has ended
         self._thread: threading.Thread | None = None

@@ -20,8 +20,8 @@ from lpr_detector.finder import FoundPlate, PlateFinder
 class DetectorNode(LprNode):
     config_class = DetectorConfig
 
-    def __init__(self, name: str = 'detector'):
-        super().__init__(name)
+    def __init__(self, name: str = 'detector', **kwargs):
+        super().__init__(name, **kwargs)
         self.finder: PlateFinder | None = None
         self.worker: Worker | None = None
         self._subs = []

@@ -17,8 +17,8 @@ from lpr_ocr.engine import PlateOcr
 class OcrNode(LprNode):
     config_class = OcrConfig
 
-    def __init__(self, name: str = 'ocr'):
-        super().__init__(name)
+    def __init__(self, name: str = 'ocr', **kwargs):
+        super().__init__(name, **kwargs)
         self.ocr: PlateOcr | None = None
         self.worker: Worker | None = None
         self._sub = None

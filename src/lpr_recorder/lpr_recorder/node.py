@@ -38,8 +38,8 @@ class SourceClock:
 class RecorderNode(LprNode):
     config_class = RecorderConfig
 
-    def __init__(self, name: str = 'recorder'):
-        super().__init__(name)
+    def __init__(self, name: str = 'recorder', **kwargs):
+        super().__init__(name, **kwargs)
         self.journal: Journal | None = None
         self.writer: EventWriter | None = None
         self.worker: Worker | None = None

@@ -1,0 +1,136 @@
+"""Nodes in this process, on real rclpy/DDS: bad input is counted and skipped,
+the node keeps working; a bad parameter fails the lifecycle transition."""
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from lpr_interfaces.msg import PlateDetection, PlateDetectionArray, PlateReadArray
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CompressedImage, Image
+
+from lpr_common import qos
+from lpr_common.images import array_to_image
+from lpr_common.node import FAILURE, SUCCESS
+
+
+@pytest.fixture
+def ros():
+    os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=60 + os.getpid() % 30)
+    executor = SingleThreadedExecutor(context=context)
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: [executor.spin_once(0.05) for _ in iter(stop.is_set, True)])
+    thread.start()
+    yield context, executor
+    stop.set()
+    thread.join(5)
+    executor.shutdown()
+    rclpy.try_shutdown(context=context)
+
+
+def make(node_class, context, executor, **params):
+    node = node_class(parameter_overrides=[Parameter(k, value=v) for k, v in params.items()],
+                      namespace='/t', context=context)
+    executor.add_node(node)
+    return node
+
+
+def probe(context, executor):
+    node = rclpy.create_node('probe', namespace='/t', context=context)
+    executor.add_node(node)
+    return node
+
+
+def wait_for(predicate, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def synthetic_frame() -> np.ndarray:
+    from lpr_camera.synthetic import SceneConfig, SyntheticScene
+    scene = SyntheticScene(SceneConfig(cars=('UK:AB12CDE',), seed=3))
+    index = next(i for i in range(scene.num_frames)
+                 if scene.truth(i) and scene.truth(i)[0].fully_visible and scene.truth(i)[0].box[0] > 400)
+    return scene.frame(index)
+
+
+def test_detector_skips_bad_frames_and_keeps_detecting(ros):
+    from lpr_detector.node import DetectorNode
+    context, executor = ros
+    node = make(DetectorNode, context, executor)
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    p = probe(context, executor)
+    got, debug, status = [], [], []
+    p.create_subscription(PlateDetectionArray, 'plates/detections', got.append, qos.RESULTS)
+    p.create_subscription(CompressedImage, 'debug/image/compressed', debug.append, qos.DEBUG)
+    p.create_subscription(DiagnosticArray, '/diagnostics', status.append, qos.STATUS)
+    frames = p.create_publisher(Image, 'image_raw', qos.FRAMES)
+    assert wait_for(lambda: frames.get_subscription_count() > 0)
+
+    bad = Image(height=720, width=1280, encoding='bgr8', step=3840)
+    bad.data = bytes(100)                       # truncated
+    good = Image()
+    array_to_image(synthetic_frame(), good)
+    good.header.frame_id = 'cam-test'
+    for msg in (bad, good):
+        frames.publish(msg)
+        time.sleep(0.5)
+    assert wait_for(lambda: got), 'no detections published after a bad frame'
+    out = got[-1]
+    assert out.header.frame_id == 'cam-test'
+    assert len(out.plates) == 1 and out.plates[0].crop.width > 0 and len(out.frame.data) > 0
+    assert wait_for(lambda: debug), 'no annotated debug frame while subscribed'
+    node.publish_status()
+    assert wait_for(lambda: any(kv.key == 'bad_frames' and kv.value == '1'
+                                for s in status for st in s.status for kv in st.values))
+    node.trigger_deactivate()
+    node.destroy_node()
+
+
+def test_ocr_reads_a_crop_and_survives_a_malformed_one(ros):
+    from lpr_ocr.node import OcrNode
+    context, executor = ros
+    node = make(OcrNode, context, executor, regions=['UK'])
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    p = probe(context, executor)
+    reads = []
+    p.create_subscription(PlateReadArray, 'plates/reads', reads.append, qos.RESULTS)
+    pub = p.create_publisher(PlateDetectionArray, 'plates/detections', qos.RESULTS)
+    assert wait_for(lambda: pub.get_subscription_count() > 0)
+
+    import cv2
+    crop = np.full((90, 360, 3), 235, np.uint8)
+    cv2.putText(crop, 'AB12CDE', (20, 68), cv2.FONT_HERSHEY_DUPLEX, 2.0, (20, 20, 20), 4, cv2.LINE_AA)
+    good = PlateDetection()
+    array_to_image(crop, good.crop)
+    good.box.width, good.box.height = 360.0, 90.0
+    broken = PlateDetection()
+    broken.crop.encoding, broken.crop.width, broken.crop.height = 'bgr8', 50, 50   # no data
+    pub.publish(PlateDetectionArray(plates=[broken, good]))
+    assert wait_for(lambda: reads)
+    texts = [r.text for r in reads[0].reads]
+    assert texts == ['', 'AB12CDE']
+    assert reads[0].reads[1].region == 'UK' and len(reads[0].reads[1].char_confidences) == 7
+    node.trigger_deactivate()
+    node.destroy_node()
+
+
+def test_bad_parameter_fails_configure(ros):
+    from lpr_recorder.node import RecorderNode
+    context, executor = ros
+    node = make(RecorderNode, context, executor, gap_s=-1.0)
+    assert node.trigger_configure() == FAILURE
+    assert 'configure failed' in node.status.message
+    node.destroy_node()
