@@ -11,10 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 
-from conftest import REPO, shared_path
+from conftest import shared_path
 from sio_server import EventServer
 
 LPR = [sys.executable, '-m', 'lpr.cli']

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lpr_recorder.images import ImageStore, ImageStoreError
-from lpr_recorder.journal import PENDING, REJECTED, SENT, Event, Journal, JournalError, sqlite_url
+from lpr_recorder.journal import PENDING, SENT, Event, Journal, JournalError, sqlite_url
 from lpr_recorder.passes import Observation, PassAggregator, PassConfig
 from lpr_recorder.writer import EventWriter, Evidence
 

@@ -1,5 +1,3 @@
-import os
-
 from setuptools import find_packages, setup
 
 PACKAGE = 'lpr_detector'

@@ -12,6 +12,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+import time
 import traceback
 from typing import Any
 
@@ -43,15 +44,26 @@ FAILURE = TransitionCallbackReturn.FAILURE
 
 
 class Status:
-    """Counters and a level/message, published on /diagnostics by the node."""
+    """Counters and a level/message, published on /diagnostics by the node.
 
-    def __init__(self):
+    A warning fades back to OK after ``warn_hold_s`` unless it is raised again
+    (one corrupt frame should not mark a camera degraded for ever); errors stay.
+    """
+
+    def __init__(self, warn_hold_s: float = 60.0):
         self.level = OK
         self.message = 'starting'
         self.values: dict[str, Any] = {}
+        self.warn_hold_s = warn_hold_s
+        self._since = time.monotonic()
 
     def set(self, level: int, message: str) -> None:
         self.level, self.message = level, message
+        self._since = time.monotonic()
+
+    def settle(self) -> None:
+        if self.level == WARN and time.monotonic() - self._since > self.warn_hold_s:
+            self.level, self.message = OK, 'active'
 
     def count(self, key: str, n: int = 1) -> None:
         self.values[key] = self.values.get(key, 0) + n
@@ -155,6 +167,23 @@ class LprNode(LifecycleNode):
         """Add current figures to the status before it is published."""
 
     # -- helpers ------------------------------------------------------------
+    def worker_error(self, what: str):
+        """An error handler for a worker: count, show in the status, log (throttled)."""
+        def handle(exc: BaseException) -> None:
+            self.status.count('errors')
+            self.status.set(WARN, f'{what} failed: {type(exc).__name__}: {exc}')
+            self.get_logger().error(f'{what} failed: {type(exc).__name__}: {exc}',
+                                    throttle_duration_sec=5.0)
+        return handle
+
+    def stop_worker(self, worker, subscriptions: list, timeout: float = 5.0) -> None:
+        """Unsubscribe, then let the worker finish what it holds."""
+        for sub in subscriptions:
+            self.destroy_subscription(sub)
+        subscriptions.clear()
+        if worker is not None:
+            worker.stop(drain=True, timeout=timeout)
+
     def _fail(self, transition: str, exc: Exception) -> TransitionCallbackReturn:
         kind = '' if isinstance(exc, (ConfigError, OSError)) else f'{type(exc).__name__}: '
         self.get_logger().error(f'{transition} failed: {kind}{exc}')
@@ -171,6 +200,7 @@ class LprNode(LifecycleNode):
             self.get_logger().error(f'{fn.__name__} failed: {type(exc).__name__}: {exc}')
 
     def publish_status(self) -> None:
+        self.status.settle()
         try:
             self.fill_status(self.status)
         except Exception as exc:  # noqa: BLE001

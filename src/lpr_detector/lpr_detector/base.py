@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
+
+from lpr_common.registry import Registry
 
 
 class DetectorError(RuntimeError):
@@ -51,28 +52,12 @@ class Detector(abc.ABC):
         """Release the model / device."""
 
 
-_BACKENDS: dict[str, Callable[..., Detector]] = {}
-
-
-def register(name: str):
-    def wrap(factory):
-        _BACKENDS[name] = factory
-        return factory
-    return wrap
-
-
-def create(backend: str, **options) -> Detector:
-    """Build the backend registered under ``backend`` (imports it lazily)."""
-    _load_builtin_backends()
-    try:
-        factory = _BACKENDS[backend]
-    except KeyError:
-        known = ', '.join(sorted(_BACKENDS))
-        raise DetectorError(f'unknown detector backend {backend!r} (known: {known})') from None
-    return factory(**options)
-
-
 def _load_builtin_backends() -> None:
     # Importing registers; heavy runtimes (onnxruntime, hailo_platform) are
     # imported only inside the backends' constructors.
     from lpr_detector import onnx_yolo  # noqa: F401
+
+
+BACKENDS: Registry[Detector] = Registry('detector', DetectorError, _load_builtin_backends)
+register = BACKENDS.register
+create = BACKENDS.create

@@ -8,7 +8,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from lpr_common import qos
 from lpr_common.images import ImageError, array_to_compressed, array_to_image, image_to_array
-from lpr_common.node import OK, WARN, LprNode, run_node
+from lpr_common.node import LprNode, run_node
 from lpr_common.rate import RateMeter
 from lpr_common.worker import Worker
 from lpr_detector.annotate import annotate
@@ -37,19 +37,15 @@ class DetectorNode(LprNode):
         self.debug_pub = self.create_lifecycle_publisher(CompressedImage, 'debug/image/compressed', qos.DEBUG)
 
     def activate(self) -> None:
-        self.worker = Worker(self._process, 'detector', maxsize=1, on_error=self._on_error)
+        self.worker = Worker(self._process, 'detector', maxsize=1, on_error=self.worker_error('detection'))
         self._subs = [
             self.create_subscription(Image, 'image_raw', self.worker.submit, qos.FRAMES),
             self.create_subscription(PlateReadArray, 'plates/reads', self._remember_reads, qos.RESULTS),
         ]
 
     def deactivate(self) -> None:
-        for sub in self._subs:
-            self.destroy_subscription(sub)
-        self._subs = []
-        if self.worker is not None:
-            self.worker.stop(drain=True, timeout=5.0)
-            self.worker = None
+        self.stop_worker(self.worker, self._subs)
+        self.worker = None
 
     def release(self) -> None:
         if self.finder is not None:
@@ -116,18 +112,10 @@ class DetectorNode(LprNode):
         array_to_compressed(view, msg, self.config.jpeg_quality)
         self.debug_pub.publish(msg)
 
-    def _on_error(self, exc: BaseException) -> None:
-        self.status.count('errors')
-        self.status.set(WARN, f'last error: {type(exc).__name__}: {exc}')
-        self.get_logger().error(f'detection failed: {type(exc).__name__}: {exc}',
-                                throttle_duration_sec=5.0)
-
     def fill_status(self, status) -> None:
         if self.worker is not None:
             status.values.update(frames=self._frames, dropped=self.worker.dropped,
                                  fps=self._rate.rate())
-        if status.level == WARN and self._rate.rate() > 0 and 'errors' not in status.values:
-            status.set(OK, 'active')
 
 
 def _bbox(x, y, w, h) -> BoundingBox:

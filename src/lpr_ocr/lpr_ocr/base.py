@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
+
+from lpr_common.registry import Registry
 
 
 class OcrError(RuntimeError):
@@ -63,21 +64,10 @@ class LineRecognizer(abc.ABC):
         pass
 
 
-_BACKENDS: dict[str, Callable[..., LineRecognizer]] = {}
-
-
-def register(name: str):
-    def wrap(factory):
-        _BACKENDS[name] = factory
-        return factory
-    return wrap
-
-
-def create(backend: str, **options) -> LineRecognizer:
+def _load_builtin_backends() -> None:
     from lpr_ocr import ppocr  # noqa: F401 - registers the built-in backend
-    try:
-        factory = _BACKENDS[backend]
-    except KeyError:
-        known = ', '.join(sorted(_BACKENDS))
-        raise OcrError(f'unknown OCR backend {backend!r} (known: {known})') from None
-    return factory(**options)
+
+
+BACKENDS: Registry[LineRecognizer] = Registry('OCR', OcrError, _load_builtin_backends)
+register = BACKENDS.register
+create = BACKENDS.create

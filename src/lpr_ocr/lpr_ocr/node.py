@@ -7,7 +7,7 @@ from lpr_interfaces.msg import PlateCandidate, PlateDetectionArray, PlateRead, P
 
 from lpr_common import qos
 from lpr_common.images import ImageError, image_to_array
-from lpr_common.node import WARN, LprNode, run_node
+from lpr_common.node import LprNode, run_node
 from lpr_common.worker import Worker
 from lpr_ocr.base import PlateText
 from lpr_ocr.config import OcrConfig
@@ -21,7 +21,7 @@ class OcrNode(LprNode):
         super().__init__(name, **kwargs)
         self.ocr: PlateOcr | None = None
         self.worker: Worker | None = None
-        self._sub = None
+        self._subs = []
 
     def configure(self, config: OcrConfig) -> None:
         self.ocr = PlateOcr.from_config(config)
@@ -29,17 +29,14 @@ class OcrNode(LprNode):
         self.pub = self.create_lifecycle_publisher(PlateReadArray, 'plates/reads', qos.RESULTS)
 
     def activate(self) -> None:
-        self.worker = Worker(self._process, 'ocr', maxsize=self.config.queue_size, on_error=self._on_error)
-        self._sub = self.create_subscription(PlateDetectionArray, 'plates/detections',
-                                             self.worker.submit, qos.RESULTS)
+        self.worker = Worker(self._process, 'ocr', maxsize=self.config.queue_size,
+                             on_error=self.worker_error('OCR'))
+        self._subs = [self.create_subscription(PlateDetectionArray, 'plates/detections',
+                                               self.worker.submit, qos.RESULTS)]
 
     def deactivate(self) -> None:
-        if self._sub is not None:
-            self.destroy_subscription(self._sub)
-            self._sub = None
-        if self.worker is not None:
-            self.worker.stop(drain=True, timeout=5.0)
-            self.worker = None
+        self.stop_worker(self.worker, self._subs)
+        self.worker = None
 
     def release(self) -> None:
         if self.ocr is not None:
@@ -67,11 +64,6 @@ class OcrNode(LprNode):
         box = (det.box.x - det.crop_box.x, det.box.y - det.crop_box.y, det.box.width, det.box.height)
         _fill(msg, self.ocr.read(crop, box))
         return msg
-
-    def _on_error(self, exc: BaseException) -> None:
-        self.status.count('errors')
-        self.status.set(WARN, f'last error: {type(exc).__name__}: {exc}')
-        self.get_logger().error(f'OCR failed: {type(exc).__name__}: {exc}', throttle_duration_sec=5.0)
 
     def fill_status(self, status) -> None:
         if self.worker is not None:
