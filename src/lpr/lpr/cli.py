@@ -127,6 +127,35 @@ def cmd_events(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    import json
+    from lpr.datasets import DatasetError, load
+    from lpr.evaluate import Pipeline, evaluate, summary_line
+    if args.dataset is None:
+        print('error: give a DATASET folder', file=sys.stderr)
+        return 2
+    try:
+        dataset = load(args.dataset, args.mode)
+    except DatasetError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    if args.limit:
+        dataset.samples = dataset.samples[:args.limit]
+    if dataset.mode == 'plates' and not _check_models():
+        return 2
+    pipeline = Pipeline.from_params(args.params, args.regions, need_detector=dataset.mode == 'plates')
+    result = evaluate(dataset, pipeline, progress=not args.quiet)
+    for skipped in result['skipped_files']:
+        print(f"skipped {skipped['file']}: {skipped['reason']}", file=sys.stderr)
+    print(summary_line(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1, ensure_ascii=False))
+    if args.plot:
+        from lpr.plot import plot
+        plot(result, args.plot)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='lpr', description='Licence-plate recognition on a ROS 2 node graph.')
     sub = parser.add_subparsers(dest='command', required=True)
@@ -141,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--seed', type=int, default=1, help='scene seed (which plates appear)')
     _add_run_options(p)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser('eval', help='score the detector and OCR on a labelled folder')
+    p.add_argument('dataset', nargs='?', type=Path,
+                   help='OpenALPR benchmark folder (image + .txt) or a folder of crops (labels.csv or file names)')
+    p.add_argument('--mode', default='auto', choices=['auto', 'plates', 'crops'])
+    p.add_argument('--json', type=Path, help='write the full result (per image) here')
+    p.add_argument('--plot', type=Path, help='write a PNG chart of accuracy and latency here')
+    p.add_argument('--params', type=Path, default=None, help='params YAML for the detector and OCR (default: installed)')
+    p.add_argument('--regions', nargs='+', help='override the OCR regions, e.g. --regions BR')
+    p.add_argument('--limit', type=int, default=0, help='only the first N images')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser('models', help='set up or check the models in the model cache')
     p.add_argument('action', choices=['install', 'status'])
