@@ -55,7 +55,7 @@ class Detector(abc.ABC):
 def _load_builtin_backends() -> None:
     # Importing registers; heavy runtimes (onnxruntime, hailo_platform) are
     # imported only inside the backends' constructors.
-    from lpr_detector import onnx_yolo  # noqa: F401
+    from lpr_detector import hailo, onnx_yolo  # noqa: F401
 
 
 BACKENDS: Registry[Detector] = Registry('detector', DetectorError, _load_builtin_backends)
