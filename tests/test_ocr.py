@@ -24,9 +24,25 @@ def test_format_fixes_letter_digit_confusion():
 
 def test_runner_up_character_is_preferred_when_it_fits():
     alts = [()] * 7
-    alts[2] = (('7', 0.3), ('1', 0.2))
-    r = FormatMatcher(['UK']).rank(reading('LSI5EBC', alts=alts))
-    assert r.text == 'LS75EBC'    # the model's own runner-up that fits beats the table
+    alts[2] = (('7', 0.45), ('1', 0.05))
+    confs = [0.95, 0.95, 0.5, 0.95, 0.95, 0.95, 0.95]
+    r = FormatMatcher(['UK']).rank(reading('LSI5EBC', confs=confs, alts=alts))
+    assert r.text == 'LS75EBC'    # the model's own runner-up beats the glyph twin (0.5 * 0.8)
+
+
+def test_glyph_twins_cost_by_how_alike_they_are():
+    # O/0 are one glyph in many plate fonts: cheap; A/4 rarely: expensive
+    sk = FormatMatcher(['SK', 'US'])
+    assert sk.rank(reading('RK340A0')).text == 'RK340AO'
+    assert sk.rank(reading('RK857A1', confs=[0.99] * 6 + [0.7])).text == 'RK857AI'
+
+
+def test_views_are_ranked_together():
+    m = FormatMatcher(['BR'])
+    weak = reading('NTO1O53', confs=[0.6] * 7)
+    strong = reading('NTO1053', confs=[0.97] * 7)
+    assert m.rank(weak, strong).text == 'NTO1053'
+    assert m.rank(PlateText.empty()).text == ''
 
 
 def test_exact_fit_is_kept_and_unknown_formats_survive():

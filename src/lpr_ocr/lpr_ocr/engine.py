@@ -26,7 +26,9 @@ class PlateOcr:
         return self.reader.recognizer.name
 
     def read(self, crop: np.ndarray, plate_box=None) -> PlateText:
-        return self.matcher.rank(self.reader.read(crop, plate_box))
+        """Two views of the plate, ranked together: the text lines found in the
+        crop, and the plate box read as one line."""
+        return self.matcher.rank(self.reader.read(crop, plate_box), self.reader.read_whole(crop, plate_box))
 
     def close(self) -> None:
         self.reader.recognizer.close()

@@ -27,14 +27,19 @@ CLASSES = {
     'C': CN_PROVINCES,
 }
 
-# letter <-> digit confusions of plate fonts, both directions
-TO_DIGIT = {'O': '0', 'Q': '0', 'D': '0', 'U': '0', 'I': '1', 'L': '1', 'T': '1', 'J': '1',
-            'Z': '2', 'S': '5', 'B': '8', 'G': '6', 'A': '4', 'E': '3'}
-TO_LETTER = {'0': 'O', '1': 'I', '2': 'Z', '5': 'S', '8': 'B', '6': 'G', '4': 'A', '3': 'E', '7': 'T'}
+# Letter <-> digit pairs that plate fonts draw alike, with how much of the
+# recogniser's confidence survives the swap: O/0 are often the same glyph,
+# A/4 rarely. Used only where a format demands the other class.
+_PAIRS = {('O', '0'): 0.9, ('I', '1'): 0.8, ('Z', '2'): 0.6, ('S', '5'): 0.6, ('B', '8'): 0.6,
+          ('G', '6'): 0.5, ('D', '0'): 0.5, ('Q', '0'): 0.5, ('T', '1'): 0.3, ('L', '1'): 0.3,
+          ('J', '1'): 0.3, ('U', '0'): 0.3, ('A', '4'): 0.3, ('E', '3'): 0.3, ('T', '7'): 0.3}
+CONFUSABLE: dict[str, dict[str, float]] = {}
+for (_a, _b), _w in _PAIRS.items():
+    CONFUSABLE.setdefault(_a, {})[_b] = _w
+    CONFUSABLE.setdefault(_b, {})[_a] = _w
 # Cyrillic glyphs an OCR trained on Cyrillic might emit -> their Latin twins.
 CYRILLIC_TO_LATIN = dict(zip('АВЕКМНОРСТУХ', 'ABEKMHOPCTYX'))
 
-COERCE_COST = 0.5  # confidence factor for a character changed by the confusion table
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,12 @@ FORMATS: dict[str, list[PlateFormat]] = {
     'RU': _f('RU', 'ru-private', 'RDDDRRDD', 'RDDDRRDDD'),
     'SK': _f('SK', 'sk', 'LLDDDLL', 'LLLDDDLL'),
     'CZ': _f('CZ', 'cz', 'DLDDDDD', 'DLLDDDD'),
-    'DE': _f('DE', 'de', 'LLDDDD', 'LLLDDDD', 'LLDDD', 'LLLDDD', 'LLLDD', 'LLDD', 'LDDDD',
-             'LLLLDDD', 'LLLLDD', 'LDDD', 'LLLLLDDD'),
+    # district (1-3 letters) + 1-2 letters + 1-4 digits, at most 8 characters
+    'DE': _f('DE', 'de', *sorted({'L' * n + 'D' * d for n in range(2, 6) for d in range(1, 5) if n + d <= 8})),
     'FR': _f('FR', 'fr-siv', 'LLDDDLL'),
     'BR': _f('BR', 'br-old', 'LLLDDDD') + _f('BR', 'br-mercosur', 'LLLDLDD'),
-    'US': _f('US', 'us', 'LLLDDDD', 'DLLLDDD', 'LLLDDD', 'DLLDDD', 'DDDLLL', 'LLDDDDD'),
+    # the commonest passenger formats (NY/PA/TX..., CA, older 6-character ones)
+    'US': _f('US', 'us', 'LLLDDDD', 'DLLLDDD', 'LLLDDD', 'DDDLLL'),
     'CN': _f('CN', 'cn', 'CLAAAAA', 'CLAAAAAA'),
 }
 ALL_REGIONS = tuple(FORMATS)
@@ -81,24 +87,31 @@ class FormatMatcher:
         self.top_n = top_n
         self.unmatched_factor = unmatched_factor
 
-    def rank(self, read: PlateText) -> PlateText:
-        """Return ``read`` with text/region/format/candidates chosen by format fit."""
-        if not read.text:
-            return read
-        alts = _alternatives(read)
+    def rank(self, *reads: PlateText) -> PlateText:
+        """The best reading over one or more views of the same plate, with
+        text/region/format/candidates chosen by format fit."""
+        reads = [r for r in reads if r.text]
+        if not reads:
+            return PlateText.empty()
         options: dict[str, _Option] = {}
+        for read in reads:
+            self._collect(read, options)
+        ranked = sorted(options.values(), key=lambda o: o.score, reverse=True)[:self.top_n]
+        best = ranked[0]
+        source = best.source
+        candidates = tuple(Candidate(o.text, o.score, o.region, o.format_name) for o in ranked)
+        return PlateText(best.text, best.score, best.confs, source.raw_text, candidates,
+                         best.region, best.format_name, source.lines)
+
+    def _collect(self, read: PlateText, options: dict) -> None:
+        alts = _alternatives(read)
         for text, confs, text_alts, dropped in _variants(read.text, read.char_confidences, alts):
             for fmt in self.formats:
                 fitted = _fit(text, confs, text_alts, fmt)
                 if fitted:
-                    _keep_best(options, _Option.make(fitted[0], fitted[1], fmt, dropped))
+                    _keep_best(options, _Option.make(fitted[0], fitted[1], fmt, dropped, read))
         plain = tuple(c * self.unmatched_factor for c in read.char_confidences)
-        _keep_best(options, _Option.make(read.text, plain, None, ()))
-        ranked = sorted(options.values(), key=lambda o: o.score, reverse=True)[:self.top_n]
-        best = ranked[0]
-        candidates = tuple(Candidate(o.text, o.score, o.region, o.format_name) for o in ranked)
-        return PlateText(best.text, best.score, best.confs, read.raw_text, candidates,
-                         best.region, best.format_name, read.lines)
+        _keep_best(options, _Option.make(read.text, plain, None, (), read))
 
 
 @dataclass(frozen=True)
@@ -107,14 +120,15 @@ class _Option:
     confs: tuple[float, ...]
     fmt: PlateFormat | None
     score: float
+    source: PlateText
 
     @staticmethod
-    def make(text, confs, fmt, dropped: tuple[float, ...]) -> '_Option':
+    def make(text, confs, fmt, dropped: tuple[float, ...], source: PlateText) -> '_Option':
         # A dropped character counts as a character with the opposite of its
         # confidence: trimming a confidently read character costs a lot,
         # trimming a doubtful border mark almost nothing.
         support = list(confs) + [1.0 - c for c in dropped]
-        return _Option(text, tuple(confs), fmt, sum(support) / len(support) if support else 0.0)
+        return _Option(text, tuple(confs), fmt, sum(support) / len(support) if support else 0.0, source)
 
     @property
     def region(self) -> str:
@@ -157,6 +171,7 @@ def _variants(text: str, confs: tuple[float, ...], alts):
 
 
 def _fit(text: str, confs, alts, fmt: PlateFormat):
+    """Coerce ``text`` into ``fmt``: (text, per-character confidences) or None."""
     if len(text) != len(fmt):
         return None
     out, out_conf = [], []
@@ -167,21 +182,17 @@ def _fit(text: str, confs, alts, fmt: PlateFormat):
             out.append(ch)
             out_conf.append(confs[i])
             continue
-        runner = _best_allowed(alts[i], allowed)
-        mapped = (TO_DIGIT if cls == 'D' else TO_LETTER).get(ch)
-        # The model's own runner-up wins when it ranked the table's guess too,
-        # or when it is likelier than a table coercion is worth.
-        if runner and (not mapped or mapped in alts[i] or runner[1] >= confs[i] * COERCE_COST):
-            out.append(runner[0])
-            out_conf.append(runner[1])
-        elif mapped and mapped in allowed:
-            out.append(mapped)
-            out_conf.append(confs[i] * COERCE_COST)
-        else:
+        # The recogniser's own runner-ups, and the glyph twins of the read
+        # character at a cost; the likeliest one the format allows wins.
+        options = {c: p for c, p in alts[i].items() if c in allowed}
+        for twin, keep in CONFUSABLE.get(ch, {}).items():
+            if twin in allowed:
+                options[twin] = max(options.get(twin, 0.0), confs[i] * keep)
+        if not options:
             return None
+        best = max(options, key=options.get)
+        out.append(best)
+        out_conf.append(options[best])
     return ''.join(out), tuple(out_conf)
 
 
-def _best_allowed(alts: dict[str, float], allowed) -> tuple[str, float] | None:
-    fits = [(c, p) for c, p in alts.items() if c in allowed]
-    return max(fits, key=lambda cp: cp[1]) if fits else None

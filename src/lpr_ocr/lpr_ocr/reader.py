@@ -30,8 +30,9 @@ class PlateReader:
         self.upscale_to = upscale_to
 
     def read(self, crop: np.ndarray, plate_box: tuple[float, float, float, float] | None = None) -> PlateText:
-        """Read a crop; ``plate_box`` (x, y, w, h in the crop) narrows the search."""
-        if crop is None or crop.size == 0 or min(crop.shape[:2]) < 4:
+        """Read the text lines found in a crop; ``plate_box`` (x, y, w, h in the
+        crop) narrows the search."""
+        if not _usable(crop):
             return PlateText.empty()
         crop, factor = self._upscale(crop)
         if plate_box is not None:
@@ -39,6 +40,18 @@ class PlateReader:
         lines = self._lines(crop, plate_box)
         reads = [self.recognizer.recognize(image) for image in lines]
         return self._combine(reads)
+
+    def read_whole(self, crop: np.ndarray, plate_box=None, margin: tuple[float, float] = (0.04, 0.08)) -> PlateText:
+        """Read the plate box (or the whole crop) as one line, without line
+        detection: best for tight single-line crops, where line detection can
+        cut characters off."""
+        if not _usable(crop):
+            return PlateText.empty()
+        if plate_box is not None:
+            x, y, w, h = plate_box
+            mx, my = w * margin[0], h * margin[1]
+            crop = _region(crop, (x - mx, y - my, w + 2 * mx, h + 2 * my))
+        return self._combine([self.recognizer.recognize(self._upscale(crop)[0])])
 
     # -- steps ---------------------------------------------------------------
     def _upscale(self, image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -83,6 +96,10 @@ class PlateReader:
         confidence = float(np.mean(confs))
         return PlateText(text, confidence, tuple(confs), raw,
                          candidates=(Candidate(text, confidence),), lines=tuple(reads))
+
+
+def _usable(crop) -> bool:
+    return crop is not None and crop.size > 0 and min(crop.shape[:2]) >= 4
 
 
 def normalise_char(ch: str) -> str:
