@@ -112,3 +112,21 @@ def test_empty_and_tiny_crops_read_nothing(ocr):
 def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(OcrError, match='OCR model not found'):
         PlateOcr.from_config(OcrConfig(rec_model=str(tmp_path / 'nope.onnx')))
+
+
+def test_format_prior_breaks_ties_towards_layouts_the_camera_sees():
+    m = FormatMatcher(['BR', 'PL'])
+    before = m.rank(reading('NT01053')).text          # PL LLDDDDD fits as read
+    assert before == 'NT01053'
+    for plate in ('ABC1234', 'QRS5678', 'KLM2468', 'XYZ1357', 'DEF9753'):
+        m.rank(reading(plate))                        # the camera sees LLLDDDD plates
+    assert m.rank(reading('NT01053')).text == 'NTO1053'
+    fresh = FormatMatcher(['BR', 'PL'], learn_formats=False)
+    for plate in ('ABC1234', 'QRS5678'):
+        fresh.rank(reading(plate))
+    assert fresh.rank(reading('NT01053')).text == 'NT01053'
+
+
+def test_groups_expand():
+    from lpr_ocr.formats import expand_regions
+    assert expand_regions(['eu', 'UK', 'BR']) == ('UK', 'SK', 'CZ', 'DE', 'FR', 'PL', 'BR')

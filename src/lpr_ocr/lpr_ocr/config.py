@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lpr_common.config import check, param
-from lpr_ocr.formats import ALL_REGIONS
+from lpr_ocr.formats import ALL_REGIONS, GROUPS
 
 
 @dataclass(frozen=True)
@@ -14,7 +14,8 @@ class OcrConfig:
     det_model: str = param('', 'text-line detection model; empty = the PP-OCRv4 one shipped with rapidocr-onnxruntime')
     line_detection: bool = param(True, 'find text lines inside the crop before reading (needed for plates with extra text)')
     threads: int = param(1, 'inference threads (0 = runtime default)')
-    regions: list[str] = param(['auto'], f"allowed plate regions: 'auto' or any of {', '.join(ALL_REGIONS)}")
+    regions: list[str] = param(['auto'], "allowed plate regions: 'auto' or any of "
+                                         f"{', '.join(ALL_REGIONS + tuple(GROUPS))}")
     top_n: int = param(5, 'candidates kept per read')
     queue_size: int = param(4, 'detection messages waiting for OCR before the oldest is dropped')
 
@@ -22,5 +23,6 @@ class OcrConfig:
         check(self.threads >= 0, 'threads must be >= 0')
         check(self.top_n >= 1, 'top_n must be >= 1')
         check(self.queue_size >= 1, 'queue_size must be >= 1')
-        bad = [r for r in self.regions if r != 'auto' and r.upper() not in ALL_REGIONS]
-        check(not bad, f'unknown region(s) {", ".join(bad)}; known: auto, {", ".join(ALL_REGIONS)}')
+        known = ALL_REGIONS + tuple(GROUPS)
+        bad = [r for r in self.regions if r != 'auto' and r.upper() not in known]
+        check(not bad, f'unknown region(s) {", ".join(bad)}; known: auto, {", ".join(known)}')

@@ -8,6 +8,8 @@ confidence times how well they fit.
 """
 from __future__ import annotations
 
+import collections
+import dataclasses
 import itertools
 from dataclasses import dataclass
 
@@ -25,6 +27,7 @@ CLASSES = {
     'A': LATIN | DIGITS,
     'R': CYRILLIC_LATIN,
     'C': CN_PROVINCES,
+    'N': frozenset('DF'),   # CN new-energy marker
 }
 
 # Letter <-> digit pairs that plate fonts draw alike, with how much of the
@@ -61,7 +64,7 @@ FORMATS: dict[str, list[PlateFormat]] = {
     'UK': _f('UK', 'uk-2001', 'LLDDLLL'),
     'KZ': _f('KZ', 'kz-2012', 'DDDLLLDD', 'DDDLLDD'),
     'RU': _f('RU', 'ru-private', 'RDDDRRDD', 'RDDDRRDDD'),
-    'SK': _f('SK', 'sk', 'LLDDDLL', 'LLLDDDLL'),
+    'SK': _f('SK', 'sk', 'LLDDDLL'),
     'CZ': _f('CZ', 'cz', 'DLDDDDD', 'DLLDDDD'),
     # district (1-3 letters) + 1-2 letters + 1-4 digits, at most 8 characters
     'DE': _f('DE', 'de', *sorted({'L' * n + 'D' * d for n in range(2, 6) for d in range(1, 5) if n + d <= 8})),
@@ -69,23 +72,61 @@ FORMATS: dict[str, list[PlateFormat]] = {
     'BR': _f('BR', 'br-old', 'LLLDDDD') + _f('BR', 'br-mercosur', 'LLLDLDD'),
     # the commonest passenger formats (NY/PA/TX..., CA, older 6-character ones)
     'US': _f('US', 'us', 'LLLDDDD', 'DLLLDDD', 'LLLDDD', 'DDDLLL'),
-    'CN': _f('CN', 'cn', 'CLAAAAA', 'CLAAAAAA'),
+    # regular, new-energy small (D/F third) and large (D/F last)
+    'CN': _f('CN', 'cn', 'CLAAAAA') + _f('CN', 'cn-ev', 'CLNAAAAA', 'CLDDDDDN'),
+    # 2-letter district + 5, 3-letter district + 4 (the common patterns)
+    'PL': _f('PL', 'pl', 'LLDDDDD', 'LLDDDDL', 'LLDDDLL', 'LLLDDDD', 'LLLDDLL', 'LLLDLDD', 'LLLDDDL'),
 }
+# Groups accepted wherever regions are listed.
+GROUPS = {'EU': ('UK', 'SK', 'CZ', 'DE', 'FR', 'PL')}
 ALL_REGIONS = tuple(FORMATS)
+
+
+def expand_regions(regions) -> tuple[str, ...]:
+    """Region codes with groups (EU) expanded, in order, without repeats."""
+    out: list[str] = []
+    for r in regions:
+        for code in GROUPS.get(r.upper(), (r.upper(),)):
+            if code not in out:
+                out.append(code)
+    return tuple(out)
+
+
+class FormatPrior:
+    """Which plate layouts this camera sees, learned online from reads that fit
+    a format as read (nothing coerced). It breaks near-ties between layouts
+    that fit a read about equally well: a Brazilian ``NTO1053`` read as
+    ``NT01053`` fits a Polish ``LLDDDDD`` exactly and the Brazilian ``LLLDDDD``
+    after one O/0 swap; a camera that has seen many ``LLLDDDD`` plates and no
+    ``LLDDDDD`` prefers the former. Layouts never seen lose ``weight``."""
+
+    def __init__(self, window: int = 200, weight: float = 0.05):
+        self.weight = weight
+        self._votes: collections.deque = collections.deque(maxlen=window)
+
+    def factor(self, pattern: str) -> float:
+        if not self._votes:
+            return 1.0
+        counts = collections.Counter(self._votes)
+        return 1.0 - self.weight * (1.0 - counts.get(pattern, 0) / max(counts.values()))
+
+    def observe(self, pattern: str) -> None:
+        self._votes.append(pattern)
 
 
 class FormatMatcher:
     """Ranks readings of one plate against the formats of the allowed regions."""
 
     def __init__(self, regions: list[str] | tuple[str, ...] = ('auto',), top_n: int = 5,
-                 unmatched_factor: float = 0.85):
-        wanted = ALL_REGIONS if not regions or 'auto' in regions else tuple(r.upper() for r in regions)
+                 unmatched_factor: float = 0.85, learn_formats: bool = True):
+        wanted = ALL_REGIONS if not regions or 'auto' in regions else expand_regions(regions)
         unknown = [r for r in wanted if r not in FORMATS]
         if unknown:
             raise ValueError(f'unknown region(s) {", ".join(unknown)} (known: {", ".join(ALL_REGIONS)})')
         self.formats = [f for r in wanted for f in FORMATS[r]]
         self.top_n = top_n
         self.unmatched_factor = unmatched_factor
+        self.prior = FormatPrior() if learn_formats and len({f.pattern for f in self.formats}) > 1 else None
 
     def rank(self, *reads: PlateText) -> PlateText:
         """The best reading over one or more views of the same plate, with
@@ -96,12 +137,19 @@ class FormatMatcher:
         options: dict[str, _Option] = {}
         for read in reads:
             self._collect(read, options)
-        ranked = sorted(options.values(), key=lambda o: o.score, reverse=True)[:self.top_n]
+        ranked = sorted(options.values(), key=self._rank_key, reverse=True)[:self.top_n]
         best = ranked[0]
+        if self.prior is not None and best.exact and best.score >= 0.8:
+            self.prior.observe(best.fmt.pattern)
         source = best.source
         candidates = tuple(Candidate(o.text, o.score, o.region, o.format_name) for o in ranked)
         return PlateText(best.text, best.score, best.confs, source.raw_text, candidates,
                          best.region, best.format_name, source.lines)
+
+    def _rank_key(self, option: '_Option') -> float:
+        if self.prior is None or option.fmt is None:
+            return option.score
+        return option.score * self.prior.factor(option.fmt.pattern)
 
     def _collect(self, read: PlateText, options: dict) -> None:
         alts = _alternatives(read)
@@ -109,7 +157,10 @@ class FormatMatcher:
             for fmt in self.formats:
                 fitted = _fit(text, confs, text_alts, fmt)
                 if fitted:
-                    _keep_best(options, _Option.make(fitted[0], fitted[1], fmt, dropped, read))
+                    option = _Option.make(fitted[0], fitted[1], fmt, dropped, read)
+                    if not dropped and fitted[0] == text:
+                        option = dataclasses.replace(option, exact=True)
+                    _keep_best(options, option)
         plain = tuple(c * self.unmatched_factor for c in read.char_confidences)
         _keep_best(options, _Option.make(read.text, plain, None, (), read))
 
@@ -121,13 +172,15 @@ class _Option:
     fmt: PlateFormat | None
     score: float
     source: PlateText
+    exact: bool = False   # fits its format as read: nothing coerced or trimmed
 
     @staticmethod
     def make(text, confs, fmt, dropped: tuple[float, ...], source: PlateText) -> '_Option':
-        # A dropped character counts as a character with the opposite of its
-        # confidence: trimming a confidently read character costs a lot,
-        # trimming a doubtful border mark almost nothing.
-        support = list(confs) + [1.0 - c for c in dropped]
+        # A dropped character counts as a character with half the opposite of
+        # its confidence: trimming a confidently read character costs a lot, a
+        # doubtful border mark little, a half-sure character about as much as
+        # coercing it would.
+        support = list(confs) + [(1.0 - c) / 2 for c in dropped]
         return _Option(text, tuple(confs), fmt, sum(support) / len(support) if support else 0.0, source)
 
     @property
