@@ -130,3 +130,31 @@ def test_format_prior_breaks_ties_towards_layouts_the_camera_sees():
 def test_groups_expand():
     from lpr_ocr.formats import expand_regions
     assert expand_regions(['eu', 'UK', 'BR']) == ('UK', 'SK', 'CZ', 'DE', 'FR', 'PL', 'BR')
+
+
+def test_square_two_row_plate_reads_top_row_first(ocr):
+    plate = np.full((170, 260, 3), 235, np.uint8)
+    cv2.rectangle(plate, (2, 2), (257, 167), (0, 0, 0), 3)
+    cv2.putText(plate, 'AB12', (28, 72), cv2.FONT_HERSHEY_DUPLEX, 2.0, (20, 20, 20), 4, cv2.LINE_AA)
+    cv2.putText(plate, 'CDE', (52, 150), cv2.FONT_HERSHEY_DUPLEX, 2.0, (20, 20, 20), 4, cv2.LINE_AA)
+    crop = cv2.copyMakeBorder(plate, 20, 20, 30, 30, cv2.BORDER_CONSTANT, value=(90, 90, 90))
+    assert ocr.read(crop, (30, 20, 260, 170)).text == 'AB12CDE'
+
+
+def test_small_lines_stay_out(ocr):
+    plate = np.full((130, 420, 3), 235, np.uint8)
+    cv2.putText(plate, 'TEXAS', (160, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (120, 40, 20), 2, cv2.LINE_AA)
+    cv2.putText(plate, 'ABC1234', (22, 100), cv2.FONT_HERSHEY_DUPLEX, 2.0, (20, 20, 20), 4, cv2.LINE_AA)
+    crop = cv2.copyMakeBorder(plate, 20, 20, 30, 30, cv2.BORDER_CONSTANT, value=(90, 90, 90))
+    assert ocr.read(crop, (30, 20, 420, 130)).text == 'ABC1234'
+
+
+@pytest.mark.parametrize('mode', ['gray', 'clahe', 'threshold'])
+def test_preprocessing_modes_keep_three_channels(mode):
+    from lpr_ocr.preprocess import preprocess
+    crop = render_plate('AB12CDE')
+    out = preprocess(crop, mode)
+    assert out.shape == crop.shape and out.dtype == np.uint8
+    assert (out[:, :, 0] == out[:, :, 1]).all()   # grey in all channels
+    with pytest.raises(ValueError):
+        preprocess(crop, 'sharpen')

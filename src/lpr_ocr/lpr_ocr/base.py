@@ -65,7 +65,7 @@ class LineRecognizer(abc.ABC):
 
 
 def _load_builtin_backends() -> None:
-    from lpr_ocr import ppocr  # noqa: F401 - registers the built-in backend
+    from lpr_ocr import easyocr_backend, ppocr  # noqa: F401 - they register; easyocr itself loads lazily
 
 
 BACKENDS: Registry[LineRecognizer] = Registry('OCR', OcrError, _load_builtin_backends)

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from lpr_common.config import check, param
 from lpr_ocr.formats import ALL_REGIONS, GROUPS
+from lpr_ocr.preprocess import MODES
 
 
 @dataclass(frozen=True)
@@ -17,12 +18,18 @@ class OcrConfig:
     regions: list[str] = param(['auto'], "allowed plate regions: 'auto' or any of "
                                          f"{', '.join(ALL_REGIONS + tuple(GROUPS))}")
     top_n: int = param(5, 'candidates kept per read')
+    preprocess: str = param('none', "crop preprocessing before reading: none, gray, clahe or threshold")
     queue_size: int = param(4, 'detection messages waiting for OCR before the oldest is dropped')
+    ocr_languages: list[str] = param(['en'], "backend 'easyocr' only (optional; its .pth weights copied by hand into "
+                                             "the rec_model folder, empty = ~/.EasyOCR/model): EasyOCR language codes, "
+                                             'e.g. [en], [th, en], [ru, en]')
 
     def validate(self) -> None:
         check(self.threads >= 0, 'threads must be >= 0')
         check(self.top_n >= 1, 'top_n must be >= 1')
         check(self.queue_size >= 1, 'queue_size must be >= 1')
+        check(bool(self.ocr_languages), 'ocr_languages must name at least one language')
+        check(self.preprocess in MODES, f'preprocess must be one of {", ".join(MODES)}')
         known = ALL_REGIONS + tuple(GROUPS)
         bad = [r for r in self.regions if r != 'auto' and r.upper() not in known]
         check(not bad, f'unknown region(s) {", ".join(bad)}; known: auto, {", ".join(known)}')

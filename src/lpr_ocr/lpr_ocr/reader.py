@@ -19,6 +19,7 @@ class LineSelection:
     """How text lines found in a crop become the plate's text."""
     same_row_height: float = 0.7   # a line this tall relative to the tallest, on the same row, joins it
     min_line_height: int = 8       # pixels; smaller boxes are screws and dirt
+    two_rows: bool = True          # square plates: a second row as tall as the first is read after it
 
 
 class PlateReader:
@@ -68,17 +69,26 @@ class PlateReader:
         quads = [q for q in quads if _quad_height(q) >= self.selection.min_line_height]
         if not quads:
             return [_region(crop, plate_box)]
-        row = self._main_row(quads)
-        return [_rectify(crop, q) for q in row]
+        return [_rectify(crop, q) for q in self._plate_lines(quads)]
 
-    def _main_row(self, quads: list[np.ndarray]) -> list[np.ndarray]:
-        """The tallest line plus lines of similar height on the same row, left to right."""
+    def _plate_lines(self, quads: list[np.ndarray]) -> list[np.ndarray]:
+        """The plate's characters: the row of the tallest line (lines of similar
+        height beside it join, left to right: RU region numbers, EU bands), and
+        on square plates a second row of similar height above or below it (top
+        row first). Smaller lines (US state names, slogans, dealer frames) stay out."""
         tallest = max(quads, key=_quad_height)
-        top, bottom = tallest[:, 1].min(), tallest[:, 1].max()
         limit = self.selection.same_row_height * _quad_height(tallest)
-        row = [q for q in quads
-               if _quad_height(q) >= limit and top <= q[:, 1].mean() <= bottom]
-        return sorted(row, key=lambda q: q[:, 0].min())
+        tall = [q for q in quads if _quad_height(q) >= limit]
+        main = _row_of(tallest, tall)
+        rows = [main]
+        if self.selection.two_rows:
+            others = [q for q in tall if not any(q is m for m in main)]
+            stacked = [q for q in others if _overlap_x(q, main) > 0.5]
+            if stacked:
+                second = _row_of(max(stacked, key=_quad_height), stacked)
+                rows.append(second)
+                rows.sort(key=lambda r: min(q[:, 1].mean() for q in r))
+        return [q for row in rows for q in sorted(row, key=lambda q: q[:, 0].min())]
 
     @staticmethod
     def _combine(reads: list[TextLine]) -> PlateText:
@@ -108,6 +118,19 @@ def normalise_char(ch: str) -> str:
         return ''
     ch = unicodedata.normalize('NFKC', ch).upper()
     return ch if len(ch) == 1 and ch.isalnum() else ''
+
+
+def _row_of(anchor: np.ndarray, quads: list[np.ndarray]) -> list[np.ndarray]:
+    """The quads whose vertical centre lies within the anchor's height."""
+    top, bottom = anchor[:, 1].min(), anchor[:, 1].max()
+    return [q for q in quads if top <= q[:, 1].mean() <= bottom]
+
+
+def _overlap_x(q: np.ndarray, row: list[np.ndarray]) -> float:
+    """How much of q's width lies under/over the row's horizontal extent."""
+    x0, x1 = q[:, 0].min(), q[:, 0].max()
+    r0, r1 = min(r[:, 0].min() for r in row), max(r[:, 0].max() for r in row)
+    return max(0.0, min(x1, r1) - max(x0, r0)) / max(x1 - x0, 1e-6)
 
 
 def _quad_height(q: np.ndarray) -> float:
