@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 
 from builtin_interfaces.msg import Time
 from lpr_interfaces.msg import PlateCandidate, PlateEvent, PlateRead, PlateReadArray
@@ -35,6 +36,35 @@ class SourceClock:
         return self._stamp_ns + (time.monotonic_ns() - self._arrived)
 
 
+class LatencyWindow:
+    """The latest ``size`` latencies in milliseconds, summarised as p50/p90 for
+    the status (linear interpolation between ranks, as numpy's default)."""
+
+    def __init__(self, size: int = 500):
+        self._values: deque[float] = deque(maxlen=size)
+
+    def add(self, ms: float) -> None:
+        self._values.append(float(ms))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def percentile(self, q: float) -> float | None:
+        if not self._values:
+            return None
+        ordered = sorted(self._values)
+        rank = (len(ordered) - 1) * q / 100.0
+        low = int(rank)
+        high = min(low + 1, len(ordered) - 1)
+        return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+    def summary(self, prefix: str) -> dict[str, float]:
+        """``{prefix_p50: .., prefix_p90: ..}``, empty before the first value."""
+        if not self._values:
+            return {}
+        return {f'{prefix}_p50': self.percentile(50), f'{prefix}_p90': self.percentile(90)}
+
+
 class RecorderNode(LprNode):
     config_class = RecorderConfig
 
@@ -47,6 +77,11 @@ class RecorderNode(LprNode):
         self.clock = SourceClock()
         self._sub = self._timer = None
         self.committed = 0
+        self.frames = 0                      # reads messages received (frames through OCR)
+        # Capture stamp -> reads arriving here, for frames with plates. Wall clock on
+        # both sides (the camera stamps with time.time_ns()); meaningless for a
+        # replayed bag, whose stamps are old.
+        self.read_latency = LatencyWindow()
 
     def configure(self, config: RecorderConfig) -> None:
         store = ImageStore(resolve_image_dir(config.image_dir))
@@ -70,11 +105,20 @@ class RecorderNode(LprNode):
         if self.passes is not None and self.worker is not None:
             self._dispatch(self.passes.flush())
             self.worker.stop(drain=True, timeout=30.0)
+            self._final_status()
             self.worker = None
         if self._sub is not None:
             sub, timer, self._sub, self._timer = self._sub, self._timer, None, None
             self.destroy_subscription(sub)
             self.destroy_timer(timer)
+
+    def _final_status(self) -> None:
+        """Publish the figures once more: the runner stops the process right after
+        deactivating it, before the next periodic status would go out."""
+        try:
+            self.publish_status()
+        except Exception as exc:  # noqa: BLE001 - e.g. the context is already gone after Ctrl-C
+            self.get_logger().warning(f'final status not published: {exc}')
 
     def release(self) -> None:
         if self.journal is not None:
@@ -84,6 +128,9 @@ class RecorderNode(LprNode):
     # -- flow ---------------------------------------------------------------
     def _on_reads(self, msg: PlateReadArray) -> None:
         stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        self.frames += 1
+        if msg.reads:
+            self.read_latency.add((time.time_ns() - stamp_ns) / 1e6)
         self.clock.seen(stamp_ns)
         camera = msg.header.frame_id or self.get_namespace().strip('/') or 'camera'
         for read in msg.reads:
@@ -130,7 +177,9 @@ class RecorderNode(LprNode):
     def fill_status(self, status) -> None:
         if self.passes is not None:
             status.values.update(committed=self.committed, open_passes=self.passes.open_count,
-                                 ignored_reads=self.passes.ignored)
+                                 ignored_reads=self.passes.ignored, frames=self.frames,
+                                 read_latency_n=len(self.read_latency),
+                                 **self.read_latency.summary('read_latency_ms'))
         if self.worker is not None:
             status.values.update(queued=self.worker.pending, dropped=self.worker.dropped)
 
