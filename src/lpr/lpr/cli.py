@@ -128,6 +128,9 @@ def cmd_events(args) -> int:
 
 
 def cmd_eval(args) -> int:
+    if args.bag is not None:
+        from lpr.bag_eval import cmd_eval_bag
+        return cmd_eval_bag(args)
     import json
     from lpr.datasets import DatasetError, load
     from lpr.evaluate import Pipeline, evaluate, summary_line
@@ -156,6 +159,32 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_record(args) -> int:
+    from lpr import bag
+    if args.reindex:
+        info = bag.reindex(args.bag)['rosbag2_bagfile_information']
+        print(f"[lpr] {args.bag}: {info['message_count']} messages, metadata.yaml written", file=sys.stderr)
+        return 0
+    options = _run_options(args, args.source) if args.source else None
+    if options is not None and not _check_models():
+        return 2
+    return bag.record(args.bag, namespace=args.namespace, topics=args.topics or bag.DEFAULT_TOPICS,
+                      duration_s=args.duration, run_options=options, on_event=_print_event,
+                      **({'compression': args.compression} if args.compression else {}))
+
+
+def cmd_play(args) -> int:
+    from lpr import bag
+    return bag.play(args.bag, rate=args.rate, namespace=args.namespace, topics=args.topics, wait_s=args.wait)
+
+
+def cmd_bench(args) -> int:
+    from lpr import bench
+    if not _check_models():
+        return 2
+    return bench.cmd(args, on_event=_print_event)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='lpr', description='Licence-plate recognition on a ROS 2 node graph.')
     sub = parser.add_subparsers(dest='command', required=True)
@@ -181,7 +210,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--regions', nargs='+', help='override the OCR regions, e.g. --regions BR')
     p.add_argument('--limit', type=int, default=0, help='only the first N images')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
+    p.add_argument('--bag', type=Path, default=None,
+                   help='instead of a folder: replay this recorded bag through the real graph (see lpr.bag_eval)')
+    p.add_argument('--truth', type=Path, help='with --bag: truth file, lines text,start_s,end_s (or YAML)')
+    p.add_argument('--tolerance', type=float, default=None,
+                   help='with --bag: seconds an event may lie outside its span (default: 0.5)')
+    p.add_argument('--rate', type=float, default=1.0, help='with --bag: playback rate (0 = as fast as possible)')
+    p.add_argument('--data-dir', default='', help='with --bag: keep the journal and images here (default: a temp dir)')
+    p.add_argument('--log-level', default='warn', choices=['debug', 'info', 'warn', 'error'])
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser('record', help='record topics into a rosbag2-compatible MCAP bag (BAG/BAG_0.mcap)')
+    p.add_argument('bag', type=Path, help='bag directory to create')
+    p.add_argument('--source', default='', help='also start the graph on this source and record it until it ends')
+    p.add_argument('--topics', nargs='+', default=None, metavar='NAME[=TYPE]',
+                   help='topics, relative to the namespace or absolute (default: image_raw and every plates/* topic)')
+    p.add_argument('--compression', default=None, choices=['lz4', 'none'], help='chunk compression (default: lz4)')
+    p.add_argument('--reindex', action='store_true',
+                   help='repair an existing bag whose recorder was killed and write its metadata.yaml')
+    _add_run_options(p)
+    p.set_defaults(func=cmd_record)
+
+    p = sub.add_parser('play', help='replay a bag (raw messages, original timing)')
+    p.add_argument('bag', type=Path, help='bag directory or .mcap file')
+    p.add_argument('--rate', type=float, default=1.0, help='speed factor (0 = as fast as possible)')
+    p.add_argument('--namespace', default=None, help='play into this namespace instead of the recorded one')
+    p.add_argument('--topics', nargs='+', default=None, help='only these topics (default: all in the bag)')
+    p.add_argument('--wait', type=float, default=10.0, help='seconds to wait for subscribers before playing')
+    p.set_defaults(func=cmd_play)
+
+    p = sub.add_parser('bench', help='time each stage in one process, then the graph, on a clip')
+    p.add_argument('--source', default='', help='video file or synthetic[:SEED] '
+                                                '(default: ../shared/videos/uk-LS15EBC.mp4, else synthetic:1)')
+    p.add_argument('--frames', type=int, default=140, help='frames for the in-process part (the graph plays it all)')
+    p.add_argument('--json', type=Path, help='write every figure here')
+    p.add_argument('--params', type=Path, default=None, help='params YAML (default: the installed lpr.params.yaml)')
+    p.add_argument('--no-graph', action='store_true', help='only the in-process part')
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser('models', help='set up or check the models in the model cache')
     p.add_argument('action', choices=['install', 'status'])

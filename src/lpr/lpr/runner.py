@@ -50,6 +50,7 @@ class RunOptions:
     log_level: str = 'info'
     duration_s: float = 0.0           # 0 = until the source ends or Ctrl-C
     foxglove: bool = False            # also start the Foxglove WebSocket bridge
+    with_camera: bool = True          # False: start() leaves the camera out (lpr eval, lpr record)
     extra_env: dict = field(default_factory=dict)
 
 
@@ -72,12 +73,15 @@ class GraphRunner:
         self._stop = threading.Event()
         self._hard_stop = False
         self.monitor = None
+        self._camera_pending: graph.NodeSpec | None = None
+        self.ready_timeout_s = 120.0
         self.monitor_events: list = []   # final events seen on the events topic
         self.last_status: dict = {}      # last /diagnostics values per node
 
     # -- start --------------------------------------------------------------
     def specs(self) -> list[graph.NodeSpec]:
-        specs = [s for s in graph.NODES if s.name != 'bridge' or self.options.bridge]
+        specs = [s for s in graph.NODES if (s.name != 'bridge' or self.options.bridge)
+                 and (s.name != 'camera' or self.options.with_camera)]
         return specs + ([graph.FOXGLOVE] if self.options.foxglove else [])
 
     def environment(self) -> dict[str, str]:
@@ -107,9 +111,17 @@ class GraphRunner:
         from lpr.monitor import GraphMonitor  # rclpy in the runner only for watching
         self.monitor = GraphMonitor(self.options.namespace, self.on_event, env)
         for spec in self.specs():
-            process = subprocess.Popen(self.command(spec), env=env, start_new_session=True,
-                                       preexec_fn=_die_with_parent)
-            self.children.append(Child(spec, process, time.monotonic()))
+            if spec.name == 'camera':
+                self._camera_pending = spec   # started once the rest is active (see wait)
+            else:
+                self.start_node(spec, env)
+
+    def start_node(self, spec: graph.NodeSpec, env: dict[str, str] | None = None) -> None:
+        """Start one node's process (after start(): e.g. the camera once the rest is up).
+        Call it from the main thread: the child's parent-death signal follows the calling thread."""
+        process = subprocess.Popen(self.command(spec), env=env or self.environment(), start_new_session=True,
+                                   preexec_fn=_die_with_parent)
+        self.children.append(Child(spec, process, time.monotonic()))
 
     def _write_overrides(self) -> None:
         o = self.options
@@ -127,12 +139,19 @@ class GraphRunner:
     def wait(self) -> int:
         """Supervise until the source ends, a node dies, Ctrl-C or the duration passes."""
         deadline = time.monotonic() + self.options.duration_s if self.options.duration_s > 0 else None
+        ready_by = time.monotonic() + self.ready_timeout_s
         reason, code = None, 0
         while reason is None:
             if self._stop.wait(0.2):
                 reason = 'interrupted'
             elif deadline is not None and time.monotonic() >= deadline:
                 reason = 'duration reached'
+            elif self._camera_pending is not None:
+                if self._all_active():
+                    self.start_node(self._camera_pending)
+                    self._camera_pending = None
+                elif time.monotonic() > ready_by:
+                    reason, code = f'nodes not active after {self.ready_timeout_s:.0f} s', 1
             for child in self.children:
                 if child.exit_code is not None or not self._poll(child):
                     continue
@@ -145,6 +164,13 @@ class GraphRunner:
         self._log(f'stopping the graph: {reason}')
         self.stop()
         return code
+
+    def _all_active(self) -> bool:
+        """The camera starts last: frames published before the detector, OCR and
+        recorder are up would be lost (a file or the synthetic scene has no rerun)."""
+        status = dict(self.monitor.status) if self.monitor is not None else {}
+        waiting = [c.spec.name for c in self.children if c.spec.lifecycle]
+        return all(status.get(name, {}).get('lifecycle') == 'active' for name in waiting)
 
     def request_stop(self) -> None:
         if self._stop.is_set():

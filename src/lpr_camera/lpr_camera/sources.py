@@ -162,14 +162,18 @@ def _as_bgr(image: np.ndarray) -> np.ndarray:
 
 
 class _Pacer:
-    """Sleeps so that frame n is handed out no earlier than n / fps after start."""
+    """Sleeps so that frame n is handed out no earlier than n / fps after the
+    first one. The clock starts at the first frame, not at open(): a source
+    opened early (the camera waits for a subscriber) must not burst to catch up."""
 
     def __init__(self, fps: float | None) -> None:
         self._period = 1.0 / fps if fps else 0.0
-        self._start = time.monotonic()
+        self._start: float | None = None
         self._count = 0
 
     def wait(self) -> None:
+        if self._start is None:
+            self._start = time.monotonic()
         if self._period:
             delay = self._start + self._count * self._period - time.monotonic()
             if delay > 0:

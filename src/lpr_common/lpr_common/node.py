@@ -167,6 +167,13 @@ class LprNode(LifecycleNode):
         """Add current figures to the status before it is published."""
 
     # -- helpers ------------------------------------------------------------
+    def lifecycle_state(self) -> str:
+        """'unconfigured', 'inactive', 'active', 'finalized' or a transition label."""
+        try:
+            return self._state_machine.current_state[1]
+        except Exception:  # noqa: BLE001 - the state machine is gone at shutdown
+            return 'unknown'
+
     def worker_error(self, what: str):
         """An error handler for a worker: count, show in the status, log (throttled)."""
         def handle(exc: BaseException) -> None:
@@ -210,7 +217,8 @@ class LprNode(LifecycleNode):
         entry = DiagnosticStatus(level=self.status.level, name=self.get_fully_qualified_name(),
                                  message=self.status.message,
                                  hardware_id=self.get_namespace().strip('/') or 'lpr')
-        entry.values = [KeyValue(key=k, value=_fmt(v)) for k, v in self.status.values.items()]
+        values = {'lifecycle': self.lifecycle_state(), **self.status.values}
+        entry.values = [KeyValue(key=k, value=_fmt(v)) for k, v in values.items()]
         msg.status = [entry]
         self._diag_pub.publish(msg)
 
@@ -239,6 +247,7 @@ def run_node(node_class, args=None, name: str | None = None) -> int:
             if node.trigger_configure() != SUCCESS or node.trigger_activate() != SUCCESS:
                 code = 1
                 return code
+            node.publish_status()   # tell watchers (the runner) at once, not at the next period
         executor = SingleThreadedExecutor()
         executor.add_node(node)
         while not stop.is_set() and rclpy.ok() and not getattr(node, 'finished', False):
