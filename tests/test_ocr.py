@@ -115,16 +115,16 @@ def test_missing_model_is_a_clear_error(tmp_path):
 
 
 def test_format_prior_breaks_ties_towards_layouts_the_camera_sees():
-    m = FormatMatcher(['BR', 'PL'])
-    before = m.rank(reading('NT01053')).text          # PL LLDDDDD fits as read
-    assert before == 'NT01053'
+    fixed = FormatMatcher(['BR', 'PL'], learn_formats=False)
+    assert fixed.rank(reading('NT01053')).text == 'NT01053'   # PL LLDDDDD fits as read
+    brazil = FormatMatcher(['BR', 'PL'])
     for plate in ('ABC1234', 'QRS5678', 'KLM2468', 'XYZ1357', 'DEF9753'):
-        m.rank(reading(plate))                        # the camera sees LLLDDDD plates
-    assert m.rank(reading('NT01053')).text == 'NTO1053'
-    fresh = FormatMatcher(['BR', 'PL'], learn_formats=False)
-    for plate in ('ABC1234', 'QRS5678'):
-        fresh.rank(reading(plate))
-    assert fresh.rank(reading('NT01053')).text == 'NT01053'
+        brazil.rank(reading(plate))                            # a camera seeing LLLDDDD plates
+    assert brazil.rank(reading('NT01053')).text == 'NTO1053'
+    poland = FormatMatcher(['BR', 'PL'])
+    for plate in ('WA12345', 'KR54321', 'GD11223', 'PO99887', 'WX13579', 'LU24680'):
+        poland.rank(reading(plate))                            # a camera seeing LLDDDDD plates
+    assert poland.rank(reading('NT01053')).text == 'NT01053'
 
 
 def test_groups_expand():

@@ -92,6 +92,13 @@ def expand_regions(regions) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _regions_per_pattern(formats) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for f in formats:
+        out.setdefault(f.pattern, set()).add(f.region)
+    return out
+
+
 class FormatPrior:
     """Which plate layouts this camera sees, learned online from reads that fit
     a format as read (nothing coerced). It breaks near-ties between layouts
@@ -100,9 +107,13 @@ class FormatPrior:
     after one O/0 swap; a camera that has seen many ``LLLDDDD`` plates and no
     ``LLDDDDD`` prefers the former. Layouts never seen lose ``weight``."""
 
-    def __init__(self, window: int = 200, weight: float = 0.05):
+    def __init__(self, formats: list[PlateFormat] = (), window: int = 200, weight: float = 0.05):
         self.weight = weight
         self._votes: collections.deque = collections.deque(maxlen=window)
+        # Start from a world prior: a layout used by more of the configured
+        # regions is likelier. The camera's own reads push these out.
+        for pattern, regions in _regions_per_pattern(formats).items():
+            self._votes.extend([pattern] * len(regions))
 
     def factor(self, pattern: str) -> float:
         if not self._votes:
@@ -126,7 +137,8 @@ class FormatMatcher:
         self.formats = [f for r in wanted for f in FORMATS[r]]
         self.top_n = top_n
         self.unmatched_factor = unmatched_factor
-        self.prior = FormatPrior() if learn_formats and len({f.pattern for f in self.formats}) > 1 else None
+        self.prior = (FormatPrior(self.formats) if learn_formats and len({f.pattern for f in self.formats}) > 1
+                      else None)
 
     def rank(self, *reads: PlateText) -> PlateText:
         """The best reading over one or more views of the same plate, with
