@@ -512,45 +512,6 @@ def reindex(bag: Path | str) -> dict:
 
 # -- rclpy glue -----------------------------------------------------------------
 
-def _ros_context(dds_env: dict[str, str] | None):
-    """A private rclpy context; ``dds_env`` (the graph's DDS profile) is applied
-    to this process first, as GraphMonitor does, so the participant matches the
-    graph's transports."""
-    import rclpy
-    from rclpy.signals import SignalHandlerOptions
-    for key, value in (dds_env or {}).items():
-        os.environ[key] = value
-    context = rclpy.Context()
-    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.NO)
-    return context
-
-
-class _Spinner:
-    def __init__(self, context, node):
-        from rclpy.executors import SingleThreadedExecutor
-        self.context = context
-        self.executor = SingleThreadedExecutor(context=context)
-        self.executor.add_node(node)
-        self.thread = threading.Thread(target=self._spin, name='lpr-bag-spin', daemon=True)
-        self.thread.start()
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.1)
-            except Exception:  # noqa: BLE001 - shutting down
-                return
-
-    def close(self, node) -> None:
-        import rclpy
-        try:
-            self.executor.shutdown(timeout_sec=1.0)
-            node.destroy_node()
-        finally:
-            rclpy.try_shutdown(context=self.context)
-            self.thread.join(2.0)
-
-
 _FLUSH = object()
 
 
@@ -572,7 +533,8 @@ class BagRecorder:
         classes = [message_class(spec.type_name) for spec in specs]   # fail before anything starts
         self.namespace = namespace.strip('/')
         self.writer = BagWriter(bag_dir, compression=compression, custom_data={'namespace': self.namespace})
-        self.context = _ros_context(dds_env)
+        from lpr.background import ros_context
+        self.context = ros_context(dds_env)
         import rclpy
         self.node = rclpy.create_node('lpr_bag_recorder', namespace=f'/{self.namespace}', context=self.context)
         self.errors = 0
@@ -588,7 +550,8 @@ class BagRecorder:
             self._subs.append(self.node.create_subscription(
                 cls, topic, lambda data, topic=topic: self._received(topic, data), spec.qos, raw=True))
         self.node.create_timer(flush_period_s, self._tick)
-        self._spinner = _Spinner(self.context, self.node)
+        from lpr.background import Spinner
+        self._spinner = Spinner(self.context, self.node, 'lpr-bag-spin')
 
     @property
     def topic_names(self) -> list[str]:
@@ -654,7 +617,8 @@ class BagPlayer:
         self.reader = BagReader(Path(bag))
         self.recorded_ns = self.reader.namespace or _guess_namespace(self.reader.topics)
         self.selected = self._select(topics)
-        self.context = _ros_context(dds_env)
+        from lpr.background import ros_context
+        self.context = ros_context(dds_env)
         import rclpy
         self.node = rclpy.create_node('lpr_bag_player', context=self.context)
         self.publishers: dict[str, Any] = {}     # recorded topic -> publisher on the played topic

@@ -2,7 +2,6 @@
 status of every node, and deactivates nodes through their lifecycle services."""
 from __future__ import annotations
 
-import os
 import threading
 from typing import Callable
 
@@ -11,9 +10,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState
 from lpr_interfaces.msg import PlateEvent
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.signals import SignalHandlerOptions
 
+from lpr.background import Spinner, ros_context
 from lpr_common import qos
 
 
@@ -21,29 +19,16 @@ class GraphMonitor:
     def __init__(self, namespace: str, on_event: Callable[[PlateEvent], None] | None,
                  env: dict[str, str]):
         # The participant must use the same DDS profile as the children.
-        for key in ('FASTDDS_DEFAULT_PROFILES_FILE', 'ROS_AUTOMATIC_DISCOVERY_RANGE'):
-            if key in env:
-                os.environ[key] = env[key]
+        keys = ('FASTDDS_DEFAULT_PROFILES_FILE', 'ROS_AUTOMATIC_DISCOVERY_RANGE')
         self.namespace = namespace
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, signal_handler_options=SignalHandlerOptions.NO)
+        self.context = ros_context({k: env[k] for k in keys if k in env})
         self.node = rclpy.create_node('lpr_runner', namespace=f'/{namespace}', context=self.context)
         self.status: dict[str, dict[str, str]] = {}
         self.events: list[PlateEvent] = []
         self._on_event = on_event
         self.node.create_subscription(PlateEvent, 'plates/events', self._event, qos.EVENTS)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._diagnostics, qos.STATUS)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self._thread = threading.Thread(target=self._spin, name='lpr-monitor', daemon=True)
-        self._thread.start()
-
-    def _spin(self) -> None:
-        while self.context.ok():
-            try:
-                self.executor.spin_once(timeout_sec=0.1)
-            except Exception:  # noqa: BLE001 - shutting down
-                return
+        self._spinner = Spinner(self.context, self.node, 'lpr-monitor')
 
     def _event(self, msg: PlateEvent) -> None:
         if msg.stage != PlateEvent.STAGE_FINAL:
@@ -79,9 +64,4 @@ class GraphMonitor:
             self.node.destroy_client(client)
 
     def close(self) -> None:
-        try:
-            self.executor.shutdown(timeout_sec=1.0)
-            self.node.destroy_node()
-        finally:
-            rclpy.try_shutdown(context=self.context)
-            self._thread.join(2.0)
+        self._spinner.close(self.node)
