@@ -76,6 +76,9 @@ def test_uk_clip_commits_the_plate(tmp_path):
     assert 'LS15EBC' in [r[0] for r in rows]
     plate, frame, crop, _ = next(r for r in rows if r[0] == 'LS15EBC')
     assert (data / 'images' / frame).is_file() and (data / 'images' / crop).is_file()
+    con = sqlite3.connect(data / 'journal.sqlite')
+    assert con.execute("SELECT direction FROM events WHERE plate = 'LS15EBC'").fetchone()[0] == 'approaching'
+    con.close()
 
 
 def test_bridge_delivers_events_to_a_socketio_server(tmp_path):

@@ -107,3 +107,59 @@ def test_a_partial_read_joins_the_full_plate_pass():
     reads = [obs('LM79', 0.0), obs('LM79ADV', 0.1), obs('LM79ADV', 0.2), obs('LM79ADV', 0.3), obs('79ADV', 0.4)]
     decisions = feed(agg, reads) + agg.tick(int(5 * S))
     assert [(d.text, d.read_count) for d in decisions] == [('LM79ADV', 5)]
+
+
+def tracked(text, t, x, width=100.0, conf=0.9, camera='cam0'):
+    return Observation(camera, int(t * S), text, conf, (x, 300.0, width, width / 4.5))
+
+
+def test_cars_one_character_apart_in_sequence_are_two_events():
+    agg = PassAggregator(PassConfig(gap_s=1.0, repeat_window_s=30.0, preview_reads=0))
+    first = [tracked('AB12CDE', 0.1 * i, 100 + 60 * i) for i in range(8)]
+    second = [tracked('AB12CDF', 3 + 0.1 * i, 100 + 60 * i) for i in range(8)]
+    decisions = feed(agg, first + second) + agg.tick(int(30 * S))
+    assert [d.text for d in decisions] == ['AB12CDE', 'AB12CDF']
+
+
+def test_flicker_within_the_repeat_window_is_not_a_new_event():
+    agg = PassAggregator(PassConfig(gap_s=1.0, repeat_window_s=30.0, preview_reads=0))
+    reads = [tracked('LS15EBC', 0.1 * i, 100 + 60 * i) for i in range(6)]
+    reads += [tracked('LSI5EBC', 4 + 0.1 * i, 400) for i in range(3)]   # seen again, I for 1
+    decisions = feed(agg, reads) + agg.tick(int(60 * S))
+    assert [(d.text, d.read_count) for d in decisions] == [('LS15EBC', 6)]   # the repeat adds no event
+
+
+def test_two_similar_plates_in_view_at_once_stay_apart():
+    agg = PassAggregator(PassConfig(gap_s=1.0, preview_reads=0))
+    reads = []
+    for i in range(6):
+        reads += [tracked('AB12CDE', 0.1 * i, 100 + 10 * i), tracked('AB12CDF', 0.1 * i + 0.01, 900 - 10 * i)]
+    decisions = feed(agg, reads) + agg.tick(int(10 * S))
+    assert sorted(d.text for d in decisions) == ['AB12CDE', 'AB12CDF']
+
+
+def test_a_misread_on_the_same_track_votes_with_it():
+    agg = PassAggregator(PassConfig(gap_s=1.0, preview_reads=0))
+    reads = [tracked('KA123BC', 0.1 * i, 500 + 5 * i) for i in range(5)]
+    reads.append(tracked('XX0000', 0.55, 526))          # garbage read, same place
+    decisions = feed(agg, reads) + agg.tick(int(10 * S))
+    assert [(d.text, d.read_count) for d in decisions] == [('KA123BC', 6)]
+
+
+def test_stop_and_go_is_one_event():
+    agg = PassAggregator(PassConfig(gap_s=1.5, preview_reads=0))
+    reads = [tracked('AB12CDE', 0.1 * i, 100 + 40 * i) for i in range(10)]       # drives in
+    reads += [tracked('AB12CDE', 1.0 + 0.5 * i, 500) for i in range(20)]          # waits 10 s
+    reads += [tracked('AB12CDE', 11.0 + 0.1 * i, 500 + 40 * i) for i in range(10)]  # goes
+    decisions = feed(agg, reads) + agg.tick(int(30 * S))
+    assert [(d.text, d.read_count) for d in decisions] == [('AB12CDE', 40)]
+
+
+def test_direction_from_plate_growth():
+    agg = PassAggregator(PassConfig(gap_s=1.0, preview_reads=0))
+    coming = [tracked('AB12CDE', 0.1 * i, 600, width=80 + 10 * i) for i in range(8)]
+    going = [tracked('ZZ99YYY', 5 + 0.1 * i, 600, width=150 - 10 * i) for i in range(8)]
+    sideways = [tracked('KA123BC', 10 + 0.1 * i, 100 + 80 * i) for i in range(8)]
+    decisions = feed(agg, coming + going + sideways) + agg.tick(int(30 * S))
+    assert [(d.text, d.direction) for d in decisions] == [
+        ('AB12CDE', 'approaching'), ('ZZ99YYY', 'leaving'), ('KA123BC', '')]

@@ -12,6 +12,7 @@ from lpr import graph
 def _event_line(msg) -> str:
     stamp = dt.datetime.fromtimestamp(msg.header.stamp.sec + msg.header.stamp.nanosec / 1e9)
     region = f' {msg.best.region}' if msg.best.region else ''
+    region += f' {msg.direction}' if msg.direction else ''
     image = f'  {msg.frame_path}' if msg.frame_path else ''
     return (f'{stamp:%H:%M:%S}.{stamp.microsecond // 1000:03d}  {msg.camera_id:<6} '
             f'{msg.best.text:<10} conf {msg.best.confidence:.2f}  reads {msg.read_count:<3}{region}{image}')

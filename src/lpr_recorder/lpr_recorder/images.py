@@ -36,7 +36,7 @@ class ImageStore:
         final = self.root / relative
         tmp = final.with_name(f'.{final.name}.tmp')
         try:
-            final.parent.mkdir(parents=True, exist_ok=True)
+            _make_dirs(final.parent)
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
             try:
                 view = memoryview(data)
@@ -54,6 +54,23 @@ class ImageStore:
 
     def remove(self, relative: str) -> None:
         _remove_quietly(self.root / relative)
+
+
+def _make_dirs(path: Path) -> None:
+    """``mkdir -p``, then fsync the parent of each directory it created: the
+    fsync of a file's own directory does not make that directory's entry in
+    its parent durable, so after a power cut a new day's directory (and every
+    image in it) could be gone although the rows referencing them committed."""
+    created = []
+    p = path
+    while not p.is_dir():
+        created.append(p)
+        p = p.parent
+    if not created:
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    for d in reversed(created):
+        _fsync_dir(d.parent)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -199,7 +199,7 @@ def _time(stamp_ns: int) -> Time:
 
 
 def to_event_msg(d: Decision, row: Event | None) -> PlateEvent:
-    msg = PlateEvent(event_id=d.event_id, camera_id=d.camera_id, read_count=d.read_count,
+    msg = PlateEvent(event_id=d.event_id, camera_id=d.camera_id, read_count=d.read_count, direction=d.direction,
                      stage=PlateEvent.STAGE_FINAL if d.stage == FINAL else PlateEvent.STAGE_PREVIEW)
     msg.header.stamp = _time(d.best.stamp_ns)
     msg.header.frame_id = d.camera_id

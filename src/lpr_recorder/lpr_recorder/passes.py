@@ -1,13 +1,16 @@
 """Plate reads -> vehicle passes -> one event per pass (no ROS, no I/O here).
 
-A pass gathers the reads of one plate on one camera. A read joins the open
-pass whose plate it resembles (edit distance) or whose box it continues; a
-pass ends when no read has joined it for ``gap_s``. The pass's text is a
+A pass is a track: the reads of one plate on one camera. A read joins the
+open pass whose box it continues (overlap or a short move), or whose plate it
+resembles (edit distance) unless the boxes show it is another vehicle; a pass
+ends when no read has joined it for ``gap_s``. The pass's text is a
 confidence-weighted vote, per character over the reads of the winning
 length. A preview decision is emitted as soon as ``preview_reads`` reads
 agree (for gates); the final decision when the pass ends. A plate seen again
 within ``repeat_window_s`` of its pass's end rejoins that pass instead of
-making a new event.
+making a new event, when the two are equal but for glyph twins (O/0, I/1,
+B/8...): two cars whose plates differ in a real character stay two events.
+Direction of travel comes from the plate's growth along the track.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ class PassConfig:
     preview_reads: int = 3        # agreeing reads that trigger a preview (0 = never)
     repeat_window_s: float = 10.0 # a plate seen again this soon rejoins its pass
     max_pass_s: float = 300.0     # force-close a pass open this long (parked car)
+    track_jump: float = 2.5       # a box moving more than this many plate widths between reads is another vehicle
 
 
 @dataclass(frozen=True)
@@ -56,10 +60,13 @@ class Pass:
     preview_sent: bool = False
     closed_ns: int | None = None
     emitted: bool = False
+    last_box: tuple[float, float, float, float] | None = None
     _voted: tuple[str, float] | None = None
 
     def add(self, obs: Observation) -> None:
         self.reads.append(_strip(obs))
+        if obs.box[2] > 0 and obs.stamp_ns >= self.last_ns:
+            self.last_box = obs.box
         self.last_ns = max(self.last_ns, obs.stamp_ns)
         self.first_ns = min(self.first_ns, obs.stamp_ns)
         held = self.best_by_text.get(obs.text)
@@ -96,6 +103,7 @@ class Decision:
     read_count: int
     best: Observation         # the read whose images represent the pass
     candidates: tuple[tuple[str, float], ...]
+    direction: str = ''       # 'approaching', 'leaving' or '' (unknown / sideways)
 
 
 class PassAggregator:
@@ -151,19 +159,26 @@ class PassAggregator:
 
     # -- internals ------------------------------------------------------------
     def _match(self, obs: Observation) -> Pass | None:
-        best, best_d = None, None
-        for p in self._open[obs.camera_id] + self._recent[obs.camera_id]:
-            d = match_distance(obs.text, p.text, self.config.match_distance)
-            if d <= self.config.match_distance and (best_d is None or d < best_d):
-                best, best_d = p, d
-        if best is not None and best.closed_ns is not None:
-            if best_d > 1:
-                return None  # repeats must match closely
-            if not best.emitted:  # too few reads to count before: it goes on
-                self._recent[obs.camera_id].remove(best)
-                self._open[obs.camera_id].append(best)
-                best.closed_ns = None
-        return best
+        """The open pass this read continues, else a recent pass it repeats."""
+        c = self.config
+        scored = []
+        for p in self._open[obs.camera_id]:
+            moved = _jump(p.last_box, obs.box)
+            if moved is not None and moved > c.track_jump:
+                continue                      # too far from this track: another vehicle
+            d = match_distance(obs.text, p.text, c.match_distance)
+            if d <= c.match_distance or (moved is not None and moved < 0.5):
+                scored.append((d, moved if moved is not None else c.track_jump, p))
+        if scored:
+            return min(scored, key=lambda x: (x[0], x[1]))[2]
+        for p in self._recent[obs.camera_id]:
+            if twin_fold(obs.text) == twin_fold(p.text):
+                if not p.emitted:             # too few reads to count before: it goes on
+                    self._recent[obs.camera_id].remove(p)
+                    self._open[obs.camera_id].append(p)
+                    p.closed_ns = None
+                return p
+        return None
 
     def _maybe_preview(self, p: Pass) -> list[Decision]:
         n = self.config.preview_reads
@@ -192,7 +207,40 @@ class PassAggregator:
         weight = sum(totals.values()) or 1.0
         candidates = tuple((t, w / weight) for t, w in totals.most_common(5))
         return Decision(stage, p.event_id, p.camera_id, text, confidence, p.first_ns, p.last_ns,
-                        len(p.reads), best, candidates)
+                        len(p.reads), best, candidates, direction(p.reads))
+
+
+# Characters plate fonts draw alike; a repeat may differ only in these.
+_TWINS = str.maketrans('O0QDIL1BSZG', '00001118526')
+
+
+def twin_fold(text: str) -> str:
+    return text.translate(_TWINS)
+
+
+def _jump(last_box, box) -> float | None:
+    """How far the box centre moved, in plate widths (None when unknown)."""
+    if last_box is None or box[2] <= 0:
+        return None
+    lx, ly = last_box[0] + last_box[2] / 2, last_box[1] + last_box[3] / 2
+    x, y = box[0] + box[2] / 2, box[1] + box[3] / 2
+    width = max(last_box[2], box[2], 1.0)
+    return ((x - lx) ** 2 + (y - ly) ** 2) ** 0.5 / width
+
+
+def direction(reads: list[Observation], growth: float = 1.15) -> str:
+    """A plate that grows along the track comes closer; one that shrinks goes away."""
+    widths = [r.box[2] for r in sorted(reads, key=lambda r: r.stamp_ns) if r.box[2] > 0]
+    if len(widths) < 4:
+        return ''
+    third = max(1, len(widths) // 3)
+    first = sorted(widths[:third])[third // 2]
+    last = sorted(widths[-third:])[third // 2]
+    if last >= first * growth:
+        return 'approaching'
+    if first >= last * growth:
+        return 'leaving'
+    return ''
 
 
 def _strip(obs: Observation) -> Observation:

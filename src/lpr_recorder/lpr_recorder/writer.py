@@ -67,7 +67,7 @@ class EventWriter:
             region=b.region if b.text == d.text else '', plate_format=b.format if b.text == d.text else '',
             confidence=float(d.confidence),
             candidates=[{'text': t, 'share': round(float(w), 4)} for t, w in d.candidates],
-            read_count=d.read_count, direction='',
+            read_count=d.read_count, direction=d.direction,
             first_seen=to_datetime(d.first_ns), last_seen=to_datetime(d.last_ns), best_seen=best_at,
             frame_seq=evidence.frame_seq if evidence else 0, box=[round(float(v), 1) for v in b.box],
             frame_path=paths['frame'], plate_path=paths['plate'], vehicle_path='',
