@@ -66,14 +66,25 @@ def test_synthetic_scene_end_to_end(tmp_path):
     assert listed.returncode == 0 and all(t in listed.stdout for t in truth)
 
 
+def test_k_cars_give_k_events_even_one_character_apart_and_stop_and_go(tmp_path):
+    plates = ['UK:AB12CDE', 'UK:AB12CDF', 'KZ:123ABC02', 'BR:ABC1D23']
+    camera = {'synthetic_plates': plates, 'synthetic_stops': [0.0, 0.0, 4.0, 0.0], 'fps': 10.0}
+    data = tmp_path / 'data'
+    result = lpr(['run', '--source', 'synthetic:3', '--params', str(params_file(tmp_path, camera)),
+                  '--data-dir', str(data), '--no-bridge'], tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [r[0] for r in journal_rows(data)] == ['AB12CDE', 'AB12CDF', '123ABC02', 'ABC1D23'], \
+        result.stdout + result.stderr[-2000:]
+
+
 def test_uk_clip_commits_the_plate(tmp_path):
     clip = shared_path('videos', 'uk-LS15EBC.mp4')
     data = tmp_path / 'data'
     result = lpr(['run', '--source', str(clip), '--data-dir', str(data), '--no-bridge'], tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert 'LS15EBC' in [m[1] for m in EVENT_LINE.findall(result.stdout)], result.stdout
+    assert [m[1] for m in EVENT_LINE.findall(result.stdout)] == ['LS15EBC'], result.stdout
     rows = journal_rows(data)
-    assert 'LS15EBC' in [r[0] for r in rows]
+    assert [r[0] for r in rows] == ['LS15EBC']   # one car, one event
     plate, frame, crop, _ = next(r for r in rows if r[0] == 'LS15EBC')
     assert (data / 'images' / frame).is_file() and (data / 'images' / crop).is_file()
     con = sqlite3.connect(data / 'journal.sqlite')

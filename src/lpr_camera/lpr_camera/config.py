@@ -21,6 +21,7 @@ class CameraConfig:
     reconnect_max_s: float = param(30.0, 'longest wait between reopen attempts')
     synthetic_cars: int = param(7, 'cars the synthetic scene shows (when synthetic_plates is empty)')
     synthetic_plates: list[str] = param([], "plates of the synthetic scene, e.g. ['UK:AB12CDE', 'KZ:123ABC02']")
+    synthetic_stops: list[float] = param([], 'seconds each synthetic car stops mid-frame (stop and go), by car order')
 
     def validate(self) -> None:
         check(self.source.strip() != '', 'source must not be empty')
@@ -30,3 +31,4 @@ class CameraConfig:
         check(0 < self.reconnect_initial_s <= self.reconnect_max_s,
               'need 0 < reconnect_initial_s <= reconnect_max_s')
         check(self.synthetic_cars >= 1, 'synthetic_cars must be >= 1')
+        check(all(v >= 0 for v in self.synthetic_stops), 'synthetic_stops must be >= 0')

@@ -15,6 +15,8 @@ def scene_config(config: CameraConfig) -> SceneConfig:
         kwargs['cars'] = tuple(config.synthetic_plates)
     if config.fps:
         kwargs['fps'] = config.fps
+    if config.synthetic_stops:
+        kwargs['stops'] = tuple((i, float(sec)) for i, sec in enumerate(config.synthetic_stops) if sec > 0)
     return SceneConfig(**kwargs)
 
 

@@ -88,6 +88,7 @@ class SceneConfig:
     speed: float = 320.0   # px/s, left to right
     gap_s: float = 1.0     # empty road between one car leaving and the next entering
     noise: float = 3.0     # standard deviation of the per-pixel noise, grey levels
+    stops: tuple[tuple[int, float], ...] = ()  # (car index, seconds): stop-and-go at mid-frame
 
     def __post_init__(self) -> None:
         if self.cars is not None:
@@ -99,6 +100,7 @@ class SceneConfig:
             (self.speed <= 0, 'speed must be > 0'),
             (self.gap_s < 0, 'gap_s must be >= 0'),
             (self.noise < 0, 'noise must be >= 0'),
+            (any(len(stop) != 2 or stop[1] < 0 for stop in self.stops), 'stops are (car index, seconds >= 0)'),
             (self.cars is None and self.car_count < 1, 'car_count must be >= 1'),
             (self.cars is not None and not self.cars, 'cars must not be empty'),
             (not self.formats, 'formats must not be empty'),
@@ -519,6 +521,7 @@ class _Car:
     width: int
     enter_s: float       # time its front edge reaches the frame
     y_top: int
+    stop_s: float = 0.0  # it waits this long with its centre mid-frame (stop and go)
 
 
 @dataclass(frozen=True)
@@ -686,18 +689,27 @@ class SyntheticScene:
             height = int(width * 0.62 * 1.06)
             y_top = int(cfg.height * rng.uniform(0.92, 0.97)) - height
             colour = _CAR_COLOURS[int(rng.integers(len(_CAR_COLOURS)))]
-            car = _Car(car_id, compact(display), fmt, display, colour, width, t, max(0, y_top))
+            stop_s = sum(sec for index, sec in cfg.stops if index == car_id)
+            car = _Car(car_id, compact(display), fmt, display, colour, width, t, max(0, y_top), stop_s)
             cars.append(car)
             t += self._crossing_s(car) + cfg.gap_s
         return cars
 
     def _crossing_s(self, car: _Car) -> float:
-        return (self.config.width + car.width) / self.config.speed
+        return (self.config.width + car.width) / self.config.speed + car.stop_s
+
+    def _travelled(self, car: _Car, t: float) -> float:
+        """Pixels the car has moved since entering, its stop included."""
+        moving = t - car.enter_s
+        halfway = (self.config.width + car.width) / 2 / self.config.speed
+        if car.stop_s and moving > halfway:
+            moving = max(halfway, moving - car.stop_s)
+        return moving * self.config.speed
 
     def _visible(self, index: int):
         t = (index % self.num_frames) / self.config.fps
         for car in self._cars:
-            x = int(round(-car.width + (t - car.enter_s) * self.config.speed))
+            x = int(round(-car.width + self._travelled(car, t)))
             if -car.width < x < self.config.width:
                 yield car, x
 
