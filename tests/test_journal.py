@@ -59,8 +59,10 @@ def test_writer_stores_images_then_row(tmp_path):
     store = ImageStore(tmp_path / 'images')
     crop = np.full((30, 100, 3), 200, np.uint8)
     d = decision(payload=Evidence(b'\xff\xd8fake-jpeg', crop, 42))
-    row = EventWriter(j, store, site_id='gate-1').commit(d)
+    row = EventWriter(j, store, site_id='gate-1', gps=(48.15, 17.11)).commit(d)
     assert row.plate == 'AB12CDE' and row.site_id == 'gate-1' and row.read_count == 3
+    assert (row.latitude, row.longitude) == (48.15, 17.11)
+    assert row.processed_path.endswith('_processed.jpg') and (store.root / row.processed_path).is_file()
     assert row.frame_path.startswith('cam0/2025/06/15/') and row.frame_path.endswith('_frame.jpg')
     assert (store.root / row.frame_path).read_bytes() == b'\xff\xd8fake-jpeg'
     assert (store.root / row.plate_path).stat().st_size > 0
@@ -88,3 +90,42 @@ def test_image_store_unusable_dir(tmp_path):
         store.check_writable()
     with pytest.raises(ImageStoreError, match='cannot write image'):
         store.write('cam0/x.jpg', b'data')
+
+
+def test_migrations_upgrade_an_old_journal_and_keep_its_rows(tmp_path):
+    from sqlalchemy import create_engine, inspect, text
+
+    from lpr_recorder.journal import migrate
+    url = sqlite_url(tmp_path / 'old.sqlite')
+    old = create_engine(url)
+    migrate(old, '0001')                         # a journal from the first release
+    with old.begin() as c:
+        c.execute(text(
+            "INSERT INTO events (event_id, camera_id, site_id, plate, region, plate_format, confidence,"
+            " candidates, read_count, direction, first_seen, last_seen, best_seen, frame_seq, box,"
+            " frame_path, plate_path, vehicle_path, created_at, upload_state, upload_attempts, upload_error)"
+            " VALUES ('e-old', 'cam0', '', 'AB12CDE', '', '', 0.9, '[]', 3, '', '2025-01-01 00:00:00',"
+            " '2025-01-01 00:00:01', '2025-01-01 00:00:00', 0, '[]', '', '', '', '2025-01-01 00:00:02',"
+            " 'pending', 0, '')"))
+    old.dispose()
+    j = Journal(url)                              # opening upgrades to the newest revision
+    columns = {c['name'] for c in inspect(j.engine).get_columns('events')}
+    assert {'latitude', 'longitude', 'processed_path'} <= columns
+    (row,) = j.latest()
+    assert row.plate == 'AB12CDE' and row.processed_path == '' and row.latitude is None
+    with j.engine.connect() as c:
+        assert c.execute(text('SELECT version_num FROM alembic_version')).scalar() == '0002'
+    j.close()
+
+
+def test_model_and_migrations_agree(tmp_path):
+    """The newest migration builds exactly the schema the models describe."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from lpr_recorder.journal import Base
+    j = Journal(sqlite_url(tmp_path / 'j.sqlite'))
+    with j.engine.connect() as c:
+        diff = compare_metadata(MigrationContext.configure(c), Base.metadata)
+    assert diff == [], diff
+    j.close()

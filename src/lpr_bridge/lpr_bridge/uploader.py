@@ -48,10 +48,11 @@ def event_payload(row: Event, image_root: Path | None, device_id: str) -> dict:
         'first_seen': row.first_seen.isoformat(timespec='milliseconds'),
         'last_seen': row.last_seen.isoformat(timespec='milliseconds'),
         'best_seen': row.best_seen.isoformat(timespec='milliseconds'),
-        'box': row.box, 'images': {},
+        'box': row.box, 'latitude': row.latitude, 'longitude': row.longitude, 'images': {},
     }
     if image_root is not None:
-        for kind, rel in (('frame', row.frame_path), ('plate', row.plate_path), ('vehicle', row.vehicle_path)):
+        for kind, rel in (('frame', row.frame_path), ('plate', row.plate_path),
+                          ('processed', row.processed_path), ('vehicle', row.vehicle_path)):
             if rel:
                 try:
                     payload['images'][kind] = base64.b64encode((image_root / rel).read_bytes()).decode()

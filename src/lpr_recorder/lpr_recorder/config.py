@@ -11,6 +11,7 @@ class RecorderConfig:
     db_url: str = param('', 'journal database URL; empty = sqlite:///<data dir>/journal.sqlite')
     image_dir: str = param('', 'where event images go; empty = <data dir>/images')
     site_id: str = param('', 'site / checkpoint id written into every event')
+    gps: list[float] = param([], 'camera position [latitude, longitude] written into every event; empty = none')
     gap_s: float = param(2.0, 'a pass ends after this many seconds without a matching read')
     min_reads: int = param(2, 'passes with fewer reads emit nothing (noise)')
     min_confidence: float = param(0.5, 'reads below this confidence are ignored')
@@ -21,10 +22,13 @@ class RecorderConfig:
     max_pass_s: float = param(300.0, 'force-close a pass open this long')
     save_frame: bool = param(True, 'store the full frame of the best read')
     save_plate: bool = param(True, 'store the plate crop of the best read')
+    save_processed: bool = param(True, 'store a processed plate crop (grey, contrast-equalised, upscaled)')
     jpeg_quality: int = param(92, 'JPEG quality of stored crops, 1..100')
     queue_size: int = param(256, 'decided events waiting for the disk before new ones are refused')
 
     def validate(self) -> None:
+        check(self.gps == [] or (len(self.gps) == 2 and -90 <= self.gps[0] <= 90 and -180 <= self.gps[1] <= 180),
+              f'gps must be [latitude, longitude] in degrees, got {self.gps}')
         check(self.gap_s > 0, 'gap_s must be > 0')
         check(self.min_reads >= 1, 'min_reads must be >= 1')
         check(0.0 <= self.min_confidence < 1.0, 'min_confidence must be in [0, 1)')

@@ -64,6 +64,9 @@ class Event(Base):
     frame_path: Mapped[str] = mapped_column(Text, default='')  # relative to the image dir
     plate_path: Mapped[str] = mapped_column(Text, default='')
     vehicle_path: Mapped[str] = mapped_column(Text, default='')
+    processed_path: Mapped[str] = mapped_column(Text, default='', server_default='')  # rectified crop
+    latitude: Mapped[float | None] = mapped_column(Float, nullable=True)    # camera position, when configured
+    longitude: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     upload_state: Mapped[str] = mapped_column(String(16), default=PENDING, index=True)
     upload_attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -96,15 +99,27 @@ def open_engine(url: str, busy_timeout_s: float = 10.0) -> Engine:
 
 
 def _create_schema(engine: Engine, attempts: int = 5) -> None:
-    """Create missing tables. The recorder and the bridge may both start on a
-    fresh database: the loser of that race sees 'already exists' and retries."""
+    """Bring the schema to the newest Alembic revision. The recorder and the
+    bridge may both start on a fresh database: the loser of that race sees
+    'already exists' and retries (by then the schema is current)."""
     for attempt in range(attempts):
         try:
-            Base.metadata.create_all(engine)
+            migrate(engine)
             return
         except OperationalError as exc:
             if 'already exists' not in str(exc) or attempt == attempts - 1:
                 raise
+
+
+def migrate(engine: Engine, revision: str = 'head') -> None:
+    """Alembic upgrade on ``engine`` (migrations ship inside this package)."""
+    from alembic import command
+    from alembic.config import Config
+    config = Config()
+    config.set_main_option('script_location', 'lpr_recorder:migrations')
+    with engine.begin() as connection:
+        config.attributes['connection'] = connection
+        command.upgrade(config, revision)
 
 
 def sqlite_url(path: str | Path) -> str:

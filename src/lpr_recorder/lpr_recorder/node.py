@@ -88,7 +88,8 @@ class RecorderNode(LprNode):
         store.check_writable()
         self.journal = Journal(resolve_url(config.db_url))
         self.writer = EventWriter(self.journal, store, config.site_id, config.save_frame,
-                                  config.save_plate, config.jpeg_quality)
+                                  config.save_plate, config.jpeg_quality, config.save_processed,
+                                  tuple(config.gps) if config.gps else None)
         self.passes = PassAggregator(config.pass_config())
         self.pub = self.create_lifecycle_publisher(PlateEvent, 'plates/events', qos.EVENTS)
         self.get_logger().info(f'journal {self.journal.url}, images in {store.root}')

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from lpr_common.images import encode_jpeg
@@ -20,25 +21,37 @@ class Evidence:
     frame_seq: int = 0
 
 
+def processed_crop(crop: np.ndarray, height: int = 96) -> np.ndarray:
+    """The crop an operator reads best: grey, contrast-equalised, at least ``height`` px tall."""
+    gray = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
+    if gray.shape[0] < height:
+        f = height / gray.shape[0]
+        gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_CUBIC)
+    return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(gray)
+
+
 def to_datetime(stamp_ns: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(stamp_ns / 1e9, dt.timezone.utc)
 
 
 class EventWriter:
     def __init__(self, journal: Journal, store: ImageStore, site_id: str = '',
-                 save_frame: bool = True, save_plate: bool = True, jpeg_quality: int = 92):
+                 save_frame: bool = True, save_plate: bool = True, jpeg_quality: int = 92,
+                 save_processed: bool = True, gps: tuple[float, float] | None = None):
         self.journal = journal
         self.store = store
         self.site_id = site_id
         self.save_frame = save_frame
         self.save_plate = save_plate
+        self.save_processed = save_processed
         self.jpeg_quality = jpeg_quality
+        self.gps = gps
 
     def commit(self, d: Decision) -> Event:
         """Images first (durable), then the row that references them."""
         best_at = to_datetime(d.best.stamp_ns)
         evidence: Evidence | None = d.best.payload
-        paths = {'frame': '', 'plate': ''}
+        paths = {'frame': '', 'plate': '', 'processed': ''}
         written = []
         try:
             for kind, data in self._images(evidence):
@@ -57,8 +70,13 @@ class EventWriter:
             return
         if self.save_frame and evidence.frame_jpeg:
             yield 'frame', evidence.frame_jpeg
-        if self.save_plate and evidence.plate_crop is not None and evidence.plate_crop.size:
-            yield 'plate', encode_jpeg(evidence.plate_crop, self.jpeg_quality)
+        crop = evidence.plate_crop
+        if crop is None or not crop.size:
+            return
+        if self.save_plate:
+            yield 'plate', encode_jpeg(crop, self.jpeg_quality)
+        if self.save_processed:
+            yield 'processed', encode_jpeg(processed_crop(crop), self.jpeg_quality)
 
     def _row(self, d: Decision, best_at, evidence, paths) -> Event:
         b = d.best
@@ -71,4 +89,6 @@ class EventWriter:
             first_seen=to_datetime(d.first_ns), last_seen=to_datetime(d.last_ns), best_seen=best_at,
             frame_seq=evidence.frame_seq if evidence else 0, box=[round(float(v), 1) for v in b.box],
             frame_path=paths['frame'], plate_path=paths['plate'], vehicle_path='',
+            processed_path=paths['processed'],
+            latitude=self.gps[0] if self.gps else None, longitude=self.gps[1] if self.gps else None,
             created_at=dt.datetime.now(dt.timezone.utc))
