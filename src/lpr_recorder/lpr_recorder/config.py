@@ -24,6 +24,10 @@ class RecorderConfig:
     save_plate: bool = param(True, 'store the plate crop of the best read')
     save_processed: bool = param(True, 'store a processed plate crop (grey, contrast-equalised, upscaled)')
     jpeg_quality: int = param(92, 'JPEG quality of stored crops, 1..100')
+    retention_days: float = param(0.0, 'delete uploaded events older than this many days (0 = keep)')
+    retention_max_gb: float = param(0.0, 'keep event images under this many GB, oldest uploaded go first (0 = no quota)')
+    retention_min_free_gb: float = param(1.0, 'keep at least this much disk free, oldest uploaded go first (0 = no floor)')
+    retention_period_s: float = param(600.0, 'how often retention runs')
     queue_size: int = param(256, 'decided events waiting for the disk before new ones are refused')
 
     def validate(self) -> None:
@@ -38,6 +42,9 @@ class RecorderConfig:
         check(self.max_pass_s > self.gap_s, 'max_pass_s must be larger than gap_s')
         check(1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in 1..100')
         check(self.queue_size >= 1, 'queue_size must be >= 1')
+        check(min(self.retention_days, self.retention_max_gb, self.retention_min_free_gb) >= 0,
+              'retention limits must be >= 0')
+        check(self.retention_period_s > 0, 'retention_period_s must be > 0')
 
     def pass_config(self):
         from lpr_recorder.passes import PassConfig

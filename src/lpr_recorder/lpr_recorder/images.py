@@ -55,6 +55,12 @@ class ImageStore:
     def remove(self, relative: str) -> None:
         _remove_quietly(self.root / relative)
 
+    def size(self, relative: str) -> int:
+        try:
+            return (self.root / relative).stat().st_size
+        except OSError:
+            return 0
+
 
 def _make_dirs(path: Path) -> None:
     """``mkdir -p``, then fsync the parent of each directory it created: the

@@ -118,6 +118,13 @@ def migrate(engine: Engine, revision: str = 'head') -> None:
     config = Config()
     config.set_main_option('script_location', 'lpr_recorder:migrations')
     with engine.begin() as connection:
+        if connection.dialect.name == 'sqlite':
+            # The sqlite3 module runs DDL outside any transaction: without this
+            # BEGIN, a crash mid-migration left tables without their version
+            # stamp, and no later start could open the journal ('already exists').
+            # IMMEDIATE: a second process migrating at the same time waits for
+            # this one, then finds the schema current.
+            connection.exec_driver_sql('BEGIN IMMEDIATE')
         config.attributes['connection'] = connection
         command.upgrade(config, revision)
 

@@ -15,7 +15,11 @@ from lpr_recorder.config import RecorderConfig
 from lpr_recorder.images import ImageStore, resolve_image_dir
 from lpr_recorder.journal import Event, Journal, resolve_url
 from lpr_recorder.passes import FINAL, Decision, Observation, PassAggregator
+from lpr_recorder.retention import Retention, policy_from_config
 from lpr_recorder.writer import EventWriter, Evidence
+
+
+_RETENTION = object()   # worker item: run retention
 
 
 class SourceClock:
@@ -91,6 +95,7 @@ class RecorderNode(LprNode):
                                   config.save_plate, config.jpeg_quality, config.save_processed,
                                   tuple(config.gps) if config.gps else None)
         self.passes = PassAggregator(config.pass_config())
+        self.retention = Retention(self.journal, store, policy_from_config(config))
         self.pub = self.create_lifecycle_publisher(PlateEvent, 'plates/events', qos.EVENTS)
         self.get_logger().info(f'journal {self.journal.url}, images in {store.root}')
 
@@ -99,6 +104,8 @@ class RecorderNode(LprNode):
                              on_error=self._on_error)
         self._sub = self.create_subscription(PlateReadArray, 'plates/reads', self._on_reads, qos.RESULTS)
         self._timer = self.create_timer(0.25, self._tick)
+        self._retention_timer = self.create_timer(self.config.retention_period_s,
+                                                  lambda: self.worker.submit(_RETENTION))
 
     def deactivate(self) -> None:
         # Open passes become events first: this also runs after Ctrl-C, when the
@@ -112,6 +119,7 @@ class RecorderNode(LprNode):
             sub, timer, self._sub, self._timer = self._sub, self._timer, None, None
             self.destroy_subscription(sub)
             self.destroy_timer(timer)
+            self.destroy_timer(self._retention_timer)
 
     def _final_status(self) -> None:
         """Publish the figures once more: the runner stops the process right after
@@ -156,13 +164,24 @@ class RecorderNode(LprNode):
             else:
                 self._publish(d, None)
 
-    def _commit(self, d: Decision) -> None:
+    def _commit(self, d) -> None:
+        if d is _RETENTION:   # on the same worker: one writer at a time
+            self._enforce_retention()
+            return
         row = self.writer.commit(d)
         self.committed += 1
         self.status.set(OK, 'active')
         self.get_logger().info(f'event {row.plate} camera={row.camera_id} conf={row.confidence:.2f} '
                                f'reads={row.read_count} id={row.event_id}')
         self._publish(d, row)
+
+    def _enforce_retention(self) -> None:
+        report = self.retention.enforce()
+        if report.deleted_pending:
+            self.status.set(ERROR, report.summary())
+            self.get_logger().error(report.summary())
+        elif report.deleted:
+            self.get_logger().info(report.summary())
 
     def _publish(self, d: Decision, row: Event | None) -> None:
         try:

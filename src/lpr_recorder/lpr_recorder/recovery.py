@@ -7,8 +7,8 @@ and reports rows whose images are missing; it never deletes rows.
 
 It must run before the writer starts (the node runs it in ``configure``): an
 image written while it runs could be taken for an orphan. It scales with the
-journal: the tree is walked once and the rows are streamed, three path columns
-at a time, never loaded as ORM objects.
+journal: the tree is walked once and the rows are streamed, event id and path
+columns only, never loaded as ORM objects.
 """
 from __future__ import annotations
 
@@ -22,6 +22,9 @@ from lpr_recorder.images import ImageStore
 from lpr_recorder.journal import Event, Journal
 
 IMAGE_SUFFIX = '.jpg'  # every name ImageStore.name_for gives; other files are never touched
+# Every column naming an image file (frame, plate, vehicle, processed, ...): a
+# new image column is covered without touching this module.
+IMAGE_COLUMNS = tuple(c for c in Event.__table__.columns if c.name.endswith('_path'))
 STREAM_ROWS = 2000
 
 
@@ -102,7 +105,7 @@ def _walk(root: Path):
 
 
 def _stream_paths(journal: Journal):
-    q = select(Event.event_id, Event.frame_path, Event.plate_path, Event.vehicle_path)
+    q = select(Event.event_id, *IMAGE_COLUMNS)
     with journal.engine.connect() as conn:
         result = conn.execution_options(yield_per=STREAM_ROWS).execute(q)
         for row in result:

@@ -241,7 +241,7 @@ def check(data_dir: str | os.PathLike, acked: set[str] = frozenset()) -> CheckRe
     """Verify the data directory after the kills (runs a final ``recover()`` first)."""
     import cv2
 
-    from lpr_recorder.recovery import is_tmp_name, recover
+    from lpr_recorder.recovery import IMAGE_COLUMNS, is_tmp_name, recover
     db, images = paths(data_dir)
     res = CheckResult()
     journal, store = open_recorder(data_dir)  # opening replays the WAL, like a restart
@@ -258,8 +258,8 @@ def check(data_dir: str | os.PathLike, acked: set[str] = frozenset()) -> CheckRe
                                      'GROUP BY event_id HAVING COUNT(*) > 1)').fetchone()[0]
         stored: set[str] = set()
         referenced: set[str] = set()
-        for event_id, *rels in con.execute('SELECT event_id, frame_path, plate_path, vehicle_path '
-                                           'FROM events'):
+        columns = ', '.join(c.name for c in IMAGE_COLUMNS)
+        for event_id, *rels in con.execute(f'SELECT event_id, {columns} FROM events'):
             res.rows += 1
             stored.add(event_id)
             for rel in rels:
