@@ -163,3 +163,14 @@ def test_direction_from_plate_growth():
     decisions = feed(agg, coming + going + sideways) + agg.tick(int(30 * S))
     assert [(d.text, d.direction) for d in decisions] == [
         ('AB12CDE', 'approaching'), ('ZZ99YYY', 'leaving'), ('KA123BC', '')]
+
+
+def test_preview_after_a_timeout_with_two_agreeing_reads():
+    agg = PassAggregator(PassConfig(gap_s=5.0, preview_reads=5, preview_timeout_s=1.0))
+    reads = [obs('AB12CDE', 0.0), obs('AB12CDE', 0.2), obs('A812CDE', 0.4)]
+    early = feed(agg, reads)
+    assert early == []                                  # 2 of 5 agree, 0.4 s < 1 s
+    late = agg.tick(int(1.2 * S))
+    assert [(d.stage, d.text) for d in late] == [(PREVIEW, 'AB12CDE')]
+    final = agg.tick(int(10 * S))
+    assert [(d.stage, d.event_id) for d in final] == [(FINAL, late[0].event_id)]

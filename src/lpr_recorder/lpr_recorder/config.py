@@ -1,6 +1,7 @@
 """Recorder node parameters (the defaults live here and nowhere else)."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from lpr_common.config import check, param
@@ -18,6 +19,7 @@ class RecorderConfig:
     min_length: int = param(4, 'reads shorter than this are ignored')
     match_distance: int = param(2, 'edit distance within which a read joins an open pass')
     preview_reads: int = param(3, 'agreeing reads that trigger a preview event (0 = never)')
+    preview_timeout_s: float = param(0.0, 'no preview yet this long after the first read: preview if 2 reads agree (0 = wait for preview_reads)')
     repeat_window_s: float = param(10.0, 'the same plate within this many seconds of its pass rejoins it')
     max_pass_s: float = param(300.0, 'force-close a pass open this long')
     save_frame: bool = param(True, 'store the full frame of the best read')
@@ -38,6 +40,7 @@ class RecorderConfig:
         check(0.0 <= self.min_confidence < 1.0, 'min_confidence must be in [0, 1)')
         check(self.match_distance >= 0, 'match_distance must be >= 0')
         check(self.preview_reads >= 0, 'preview_reads must be >= 0')
+        check(self.preview_timeout_s >= 0, 'preview_timeout_s must be >= 0')
         check(self.repeat_window_s >= 0, 'repeat_window_s must be >= 0')
         check(self.max_pass_s > self.gap_s, 'max_pass_s must be larger than gap_s')
         check(1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in 1..100')
@@ -48,6 +51,5 @@ class RecorderConfig:
 
     def pass_config(self):
         from lpr_recorder.passes import PassConfig
-        return PassConfig(self.gap_s, self.min_reads, self.min_confidence, self.min_length,
-                          self.match_distance, self.preview_reads, self.repeat_window_s,
-                          self.max_pass_s)
+        names = [f.name for f in dataclasses.fields(PassConfig) if hasattr(self, f.name)]
+        return PassConfig(**{name: getattr(self, name) for name in names})

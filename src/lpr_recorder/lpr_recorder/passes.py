@@ -30,6 +30,7 @@ class PassConfig:
     min_length: int = 4           # shorter texts are not plates
     match_distance: int = 2       # max edit distance for a read to join a pass
     preview_reads: int = 3        # agreeing reads that trigger a preview (0 = never)
+    preview_timeout_s: float = 0.0  # else preview this long after the first read, if 2 reads agree (0 = wait)
     repeat_window_s: float = 10.0 # a plate seen again this soon rejoins its pass
     max_pass_s: float = 300.0     # force-close a pass open this long (parked car)
     track_jump: float = 2.5       # a box moving more than this many plate widths between reads is another vehicle
@@ -127,7 +128,7 @@ class PassAggregator:
         p.add(obs)
         if p.closed_ns is not None:          # a repeat: it rejoins its earlier pass
             return closed
-        return closed + self._maybe_preview(p)
+        return closed + self._maybe_preview(p, obs.stamp_ns)
 
     def tick(self, now_ns: int) -> list[Decision]:
         """Close passes that went quiet; forget old repeats. Call periodically."""
@@ -140,6 +141,8 @@ class PassAggregator:
                 if quiet or too_long:
                     passes.remove(p)
                     out += self._close(p)
+                else:
+                    out += self._maybe_preview(p, now_ns)
         for camera, recent in self._recent.items():
             recent[:] = [p for p in recent if now_ns - p.last_ns <= c.repeat_window_s * 1e9]
         return out
@@ -180,11 +183,13 @@ class PassAggregator:
                 return p
         return None
 
-    def _maybe_preview(self, p: Pass) -> list[Decision]:
-        n = self.config.preview_reads
-        if n <= 0 or p.preview_sent:
+    def _maybe_preview(self, p: Pass, now_ns: int | None = None) -> list[Decision]:
+        c = self.config
+        if c.preview_reads <= 0 or p.preview_sent:
             return []
-        if sum(r.text == p.text for r in p.reads) >= n:
+        agreeing = sum(r.text == p.text for r in p.reads)
+        waited = now_ns is not None and c.preview_timeout_s > 0 and now_ns - p.first_ns >= c.preview_timeout_s * 1e9
+        if agreeing >= c.preview_reads or (waited and agreeing >= 2):
             p.preview_sent = True
             return [self._decision(p, PREVIEW)]
         return []
