@@ -134,3 +134,43 @@ def test_bad_parameter_fails_configure(ros):
     assert node.trigger_configure() == FAILURE
     assert 'configure failed' in node.status.message
     node.destroy_node()
+
+
+def test_recorder_retries_when_the_disk_refuses_and_loses_nothing(ros, tmp_path):
+    import shutil
+
+    from lpr_interfaces.msg import PlateEvent, PlateRead
+
+    from lpr_recorder.node import RecorderNode
+    context, executor = ros
+    images = tmp_path / 'images'
+    node = make(RecorderNode, context, executor, db_url=f'sqlite:///{tmp_path / "j.sqlite"}',
+                image_dir=str(images), gap_s=0.3, preview_reads=0)
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    shutil.rmtree(images)
+    images.write_text('not a directory')        # every image write now fails (as root too)
+    p = probe(context, executor)
+    events = []
+    p.create_subscription(PlateEvent, 'plates/events', events.append, qos.EVENTS)
+    pub = p.create_publisher(PlateReadArray, 'plates/reads', qos.RESULTS)
+    assert wait_for(lambda: pub.get_subscription_count() > 0)
+    crop = np.full((40, 160, 3), 200, np.uint8)
+    for i in range(3):
+        msg = PlateReadArray()
+        msg.header.frame_id = 'cam-t'
+        ns = time.time_ns()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = ns // 10**9, ns % 10**9
+        read = PlateRead(text='AB12CDE', confidence=0.9)
+        read.detection.box.width = 100.0
+        array_to_image(crop, read.detection.crop)
+        msg.reads = [read]
+        pub.publish(msg)
+        time.sleep(0.05)
+    assert wait_for(lambda: node.status.values.get('write_errors', 0) >= 2, timeout=15)
+    assert 'cannot record events' in node.status.message and events == []
+    images.unlink()                              # the disk is back
+    assert wait_for(lambda: events, timeout=20), 'event not recorded after the disk came back'
+    assert events[0].best.text == 'AB12CDE' and events[0].frame_path == '' and events[0].plate_path
+    assert node.journal.count() == 1
+    node.trigger_deactivate()
+    node.destroy_node()

@@ -1,6 +1,7 @@
 """Recorder node: plates/reads -> passes -> journal + plates/events."""
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 
@@ -12,8 +13,8 @@ from lpr_common.images import ImageError, image_to_array
 from lpr_common.node import ERROR, OK, LprNode, run_node
 from lpr_common.worker import Worker
 from lpr_recorder.config import RecorderConfig
-from lpr_recorder.images import ImageStore, resolve_image_dir
-from lpr_recorder.journal import Event, Journal, resolve_url
+from lpr_recorder.images import ImageStore, ImageStoreError, resolve_image_dir
+from lpr_recorder.journal import Event, Journal, JournalError, resolve_url
 from lpr_recorder.passes import FINAL, Decision, Observation, PassAggregator
 from lpr_recorder.retention import Retention, policy_from_config
 from lpr_recorder.writer import EventWriter, Evidence
@@ -79,6 +80,7 @@ class RecorderNode(LprNode):
         self.worker: Worker | None = None
         self.passes: PassAggregator | None = None
         self.clock = SourceClock()
+        self._stopping = threading.Event()
         self._sub = self._timer = None
         self.committed = 0
         self.frames = 0                      # reads messages received (frames through OCR)
@@ -100,6 +102,7 @@ class RecorderNode(LprNode):
         self.get_logger().info(f'journal {self.journal.url}, images in {store.root}')
 
     def activate(self) -> None:
+        self._stopping.clear()
         self.worker = Worker(self._commit, 'recorder', maxsize=self.config.queue_size,
                              on_error=self._on_error)
         self._sub = self.create_subscription(PlateReadArray, 'plates/reads', self._on_reads, qos.RESULTS)
@@ -112,7 +115,9 @@ class RecorderNode(LprNode):
         # ROS context may already be gone but the disk is still there.
         if self.passes is not None and self.worker is not None:
             self._dispatch(self.passes.flush())
-            self.worker.stop(drain=True, timeout=30.0)
+            if not self.worker.wait_idle(30.0):
+                self._stopping.set()   # a write that keeps failing gives up now
+            self.worker.stop(drain=True, timeout=5.0)
             self._final_status()
             self.worker = None
         if self._sub is not None:
@@ -168,12 +173,33 @@ class RecorderNode(LprNode):
         if d is _RETENTION:   # on the same worker: one writer at a time
             self._enforce_retention()
             return
-        row = self.writer.commit(d)
+        row = self._commit_with_retry(d)
+        if row is None:
+            return
         self.committed += 1
         self.status.set(OK, 'active')
         self.get_logger().info(f'event {row.plate} camera={row.camera_id} conf={row.confidence:.2f} '
                                f'reads={row.read_count} id={row.event_id}')
         self._publish(d, row)
+
+    def _commit_with_retry(self, d: Decision):
+        """A full disk, a read-only directory or a locked database: say so on the
+        status topic and retry with back-off; the decisions behind wait in the
+        bounded queue (the oldest are dropped and counted when it is full). The
+        writer leaves nothing half-written. Gives up only when the node stops."""
+        delay = 0.5
+        while True:
+            try:
+                return self.writer.commit(d)
+            except (JournalError, ImageStoreError, OSError) as exc:
+                self.status.count('write_errors')
+                self.status.set(ERROR, f'cannot record events: {exc}; retrying')
+                self.get_logger().error(f'event {d.text} not recorded yet: {exc}', throttle_duration_sec=10.0)
+                self.publish_status()
+                if self._stopping.wait(delay):
+                    self.get_logger().error(f'event {d.event_id} ({d.text}) lost at shutdown: {exc}')
+                    return None
+                delay = min(delay * 2, 30.0)
 
     def _enforce_retention(self) -> None:
         report = self.retention.enforce()
