@@ -7,7 +7,7 @@ import random
 
 from lpr_recorder.images import ImageStore
 from lpr_recorder.journal import Event, Journal, sqlite_url
-from lpr_recorder.recovery import recover
+from lpr_recorder.recovery import IMAGE_COLUMNS, recover
 from lpr_recorder.torture import check, kill_loop, synthetic_decision, synthetic_evidence
 from lpr_recorder.writer import EventWriter
 
@@ -23,7 +23,7 @@ def test_sigkill_loop_loses_and_tears_nothing(tmp_path):
     assert res.rows >= len(run.acked) > 0, 'the child never committed: kills too early?'
     assert (res.missing_images, res.torn_images, res.duplicates, res.lost_acked,
             res.leftover_files) == (0, 0, 0, 0, 0), res.examples
-    assert res.images_checked == 2 * res.rows  # frame + plate crop each
+    assert res.images_checked >= 2 * res.rows  # frame + plate crop (+ processed crop) each
 
 
 def _row(event_id, frame='', plate=''):
@@ -38,6 +38,7 @@ def test_recover_removes_tmp_and_orphans_and_reports_missing(tmp_path):
     store = ImageStore(tmp_path / 'images')
     writer = EventWriter(journal, store)
     kept = writer.commit(synthetic_decision(synthetic_evidence(), 1))
+    kept_paths = [getattr(kept, c.name) for c in IMAGE_COLUMNS]
     store.write('cam0/2025/06/02/orphan_frame.jpg', b'\xff\xd8orphan\xff\xd9')  # row never committed
     tmp = store.root / 'cam0/2025/06/02/.x_plate.jpg.tmp'                     # interrupted write
     tmp.write_bytes(b'\xff\xd8torn')
@@ -48,12 +49,13 @@ def test_recover_removes_tmp_and_orphans_and_reports_missing(tmp_path):
 
     report = recover(journal, store)
 
-    assert (report.rows, report.files) == (3, 3)
+    assert (report.rows, report.files) == (3, 1 + len([p for p in kept_paths if p]))
     assert (report.tmp_removed, report.orphans_removed) == (1, 1)
     assert report.rows_missing_images == 1 and report.missing_examples == ['gone-1']
     assert not tmp.exists() and not (store.root / 'cam0/2025/06/02/orphan_frame.jpg').exists()
     assert other.exists()
-    assert (store.root / kept.frame_path).exists() and (store.root / kept.plate_path).exists()
+    assert kept.frame_path and kept.plate_path
+    assert all((store.root / p).exists() for p in kept_paths if p)
     assert journal.count() == 3  # rows are never deleted
     assert '1 orphan' in report.summary() and 'gone-1' in report.summary()
     again = recover(journal, store)
@@ -83,3 +85,34 @@ def test_new_directories_are_fsynced(tmp_path, monkeypatch):
     store.write('cam0/2025/06/02/b.jpg', b'x')
     assert synced == [root / 'cam0/2025/06/02']  # existing directories: only the file's own
     assert (root / 'cam0/2025/06/02/b.jpg').read_bytes() == b'x'
+
+
+class _Crash(BaseException):
+    pass
+
+
+def test_crash_mid_migration_leaves_an_openable_journal(tmp_path, monkeypatch):
+    """A first start killed half-way through creating the schema must not leave
+    tables without their version stamp (the next start would fail for good)."""
+    from alembic.operations import Operations
+    real = Operations.create_index
+    calls = []
+
+    def crash_on_third(self, *a, **k):
+        calls.append(a)
+        if len(calls) == 3:
+            raise _Crash()
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Operations, 'create_index', crash_on_third)
+    url = sqlite_url(tmp_path / 'j.sqlite')
+    try:
+        Journal(url)
+    except _Crash:
+        pass
+    assert len(calls) == 3
+    monkeypatch.setattr(Operations, 'create_index', real)
+    journal = Journal(url)  # raised 'table events already exists' before the fix
+    journal.add(_row('after-crash'))
+    assert journal.count() == 1
+    journal.close()

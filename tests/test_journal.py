@@ -73,13 +73,12 @@ def test_writer_stores_images_then_row(tmp_path):
 def test_writer_leaves_no_orphans_when_the_row_fails(tmp_path):
     j = Journal(sqlite_url(tmp_path / 'j.sqlite'))
     store = ImageStore(tmp_path / 'images')
-    j.close()
-    (tmp_path / 'j.sqlite').unlink()
-    (tmp_path / 'j.sqlite').mkdir()  # the database path is now a directory: the commit fails
-    j2 = Journal.__new__(Journal)
-    j2.url, j2.engine, j2._sessions = j.url, j.engine, j._sessions
+
+    def refuse(_row):
+        raise JournalError('disk I/O error')
+    j.add = refuse                       # the row cannot be written; the journal still answers
     with pytest.raises(JournalError):
-        EventWriter(j2, store).commit(decision(payload=Evidence(b'jpeg', None)))
+        EventWriter(j, store).commit(decision(payload=Evidence(b'jpeg', None)))
     assert not [p for p in store.root.rglob('*') if p.is_file()]
 
 
@@ -129,3 +128,46 @@ def test_model_and_migrations_agree(tmp_path):
         diff = compare_metadata(MigrationContext.configure(c), Base.metadata)
     assert diff == [], diff
     j.close()
+
+
+def test_a_journal_from_before_migrations_is_adopted(tmp_path):
+    from sqlalchemy import create_engine, text
+
+    url = sqlite_url(tmp_path / 'early.sqlite')
+    early = create_engine(url)
+    with early.begin() as c:   # what an early build made with create_all: revision 0001's columns
+        c.execute(text('CREATE TABLE events (id INTEGER PRIMARY KEY, event_id VARCHAR(36) NOT NULL, '
+                       "camera_id VARCHAR(64) NOT NULL, site_id VARCHAR(64) NOT NULL DEFAULT '', "
+                       "plate VARCHAR(32) NOT NULL, region VARCHAR(8) NOT NULL DEFAULT '', "
+                       "plate_format VARCHAR(32) NOT NULL DEFAULT '', confidence FLOAT NOT NULL, "
+                       "candidates JSON NOT NULL DEFAULT '[]', read_count INTEGER NOT NULL DEFAULT 0, "
+                       "direction VARCHAR(16) NOT NULL DEFAULT '', first_seen DATETIME NOT NULL, "
+                       'last_seen DATETIME NOT NULL, best_seen DATETIME NOT NULL, '
+                       "frame_seq BIGINT NOT NULL DEFAULT 0, box JSON NOT NULL DEFAULT '[]', "
+                       "frame_path TEXT NOT NULL DEFAULT '', plate_path TEXT NOT NULL DEFAULT '', "
+                       "vehicle_path TEXT NOT NULL DEFAULT '', created_at DATETIME NOT NULL, "
+                       "upload_state VARCHAR(16) NOT NULL DEFAULT 'pending', "
+                       "upload_attempts INTEGER NOT NULL DEFAULT 0, upload_error TEXT NOT NULL DEFAULT '', "
+                       'uploaded_at DATETIME)'))
+    early.dispose()
+    j = Journal(url)
+    with j.engine.connect() as c:
+        assert c.execute(text('SELECT version_num FROM alembic_version')).scalar() == '0002'
+    j.close()
+
+
+def test_a_failed_retry_keeps_the_images_of_a_committed_row(tmp_path):
+    j = Journal(sqlite_url(tmp_path / 'j.sqlite'))
+    store = ImageStore(tmp_path / 'images')
+    writer = EventWriter(j, store)
+    d = decision(payload=Evidence(b'\xff\xd8jpeg', None))
+    row = writer.commit(d)
+    original_add = j.add
+
+    def ambiguous(_row):
+        raise JournalError('database is locked')
+    j.add = ambiguous                      # the retry's row write fails...
+    with pytest.raises(JournalError):
+        writer.commit(d)
+    j.add = original_add
+    assert (store.root / row.frame_path).is_file()   # ...but the committed row keeps its image

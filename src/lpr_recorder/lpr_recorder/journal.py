@@ -126,7 +126,17 @@ def migrate(engine: Engine, revision: str = 'head') -> None:
             # this one, then finds the schema current.
             connection.exec_driver_sql('BEGIN IMMEDIATE')
         config.attributes['connection'] = connection
+        if _created_before_migrations(connection):
+            command.stamp(config, '0001')   # its schema is revision 0001's
         command.upgrade(config, revision)
+
+
+def _created_before_migrations(connection) -> bool:
+    """A journal made by an early build (create_all): the events table, no version."""
+    from alembic.migration import MigrationContext
+    from sqlalchemy import inspect
+    return (MigrationContext.configure(connection).get_current_revision() is None
+            and inspect(connection).has_table('events'))
 
 
 def sqlite_url(path: str | Path) -> str:
@@ -150,6 +160,10 @@ class Journal:
             return row
         except SQLAlchemyError as exc:
             raise JournalError(f'cannot write event {row.event_id}: {_short(exc)}') from None
+
+    def has(self, event_id: str) -> bool:
+        with self._sessions() as s:
+            return s.scalar(select(Event.id).where(Event.event_id == event_id)) is not None
 
     def pending(self, limit: int = 50, after_id: int = 0) -> list[Event]:
         """Events still to upload, oldest first (FIFO)."""

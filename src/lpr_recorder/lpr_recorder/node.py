@@ -16,6 +16,7 @@ from lpr_recorder.config import RecorderConfig
 from lpr_recorder.images import ImageStore, ImageStoreError, resolve_image_dir
 from lpr_recorder.journal import Event, Journal, JournalError, resolve_url
 from lpr_recorder.passes import FINAL, Decision, Observation, PassAggregator
+from lpr_recorder.recovery import recover
 from lpr_recorder.retention import Retention, policy_from_config
 from lpr_recorder.writer import EventWriter, Evidence
 
@@ -93,6 +94,9 @@ class RecorderNode(LprNode):
         store = ImageStore(resolve_image_dir(config.image_dir))
         store.check_writable()
         self.journal = Journal(resolve_url(config.db_url))
+        report = recover(self.journal, store)   # before the first write: orphans, torn tmp files
+        log = self.get_logger().warning if report.rows_missing_images else self.get_logger().info
+        log(report.summary())
         self.writer = EventWriter(self.journal, store, config.site_id, config.save_frame,
                                   config.save_plate, config.jpeg_quality, config.save_processed,
                                   tuple(config.gps) if config.gps else None)

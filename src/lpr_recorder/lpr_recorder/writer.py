@@ -61,9 +61,19 @@ class EventWriter:
                 paths[kind] = rel
             return self.journal.add(self._row(d, best_at, evidence, paths))
         except Exception:
-            for rel in written:  # no orphan images for a row that never committed
-                self.store.remove(rel)
+            if not self._maybe_committed(d.event_id):
+                for rel in written:  # no orphan images for a row that never committed
+                    self.store.remove(rel)
             raise
+
+    def _maybe_committed(self, event_id: str) -> bool:
+        """After a failure: could the row be in the journal? (A retry of a row
+        that did commit must not delete its images; unsure = keep them, the
+        start-up recovery removes true orphans.)"""
+        try:
+            return self.journal.has(event_id)
+        except Exception:  # noqa: BLE001 - the journal is unreachable: be safe
+            return True
 
     def _images(self, evidence: Evidence | None):
         if evidence is None:
