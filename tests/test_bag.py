@@ -75,7 +75,7 @@ def test_truth_files(tmp_path):
     for bad in ('LS15EBC,0.0\n', 'LS15EBC,a,b\n', 'LS15EBC,5,1\n'):
         with pytest.raises(TruthError):
             parse_truth(bad)
-    assert load_truth(REPO / 'tests' / 'data' / 'uk-LS15EBC.truth.csv') == [TruthSpan('LS15EBC', 0.0, 4.7)]
+    assert load_truth(REPO / 'tests' / 'data' / 'uk-clip.truth.csv') == [TruthSpan('LS15EBC', 0.0, 4.7)]
 
 
 def test_idle_detection_reads_the_node_counters():
@@ -316,7 +316,7 @@ def test_eval_replays_the_uk_clip_through_the_graph(tmp_path):
     out = tmp_path / 'eval.json'
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', ROS_DOMAIN_ID=DOMAIN_ID)
     result = subprocess.run([sys.executable, '-m', 'lpr.cli', 'eval', '--bag', str(tmp_path / 'uk'),
-                             '--truth', str(REPO / 'tests' / 'data' / 'uk-LS15EBC.truth.csv'), '--json', str(out)],
+                             '--truth', str(REPO / 'tests' / 'data' / 'uk-clip.truth.csv'), '--json', str(out)],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(out.read_text())
