@@ -323,26 +323,24 @@ def _render_uk(display: str, fonts: _TextRenderer, rng: _Rng) -> np.ndarray:
     return plate
 
 
-def _render_sk(display: str, fonts: _TextRenderer, rng: _Rng) -> np.ndarray:
+def _render_split(display: str, fonts: _TextRenderer, band: str, gap: _Gap, squeeze: float) -> np.ndarray:
+    """An EU plate whose district code and number are parted by an emblem."""
     h = 110
     w = int(h * _EU_ASPECT)
     plate = _blank_plate(w, h, _WHITE)
-    left = _eu_band(plate, fonts, 'SK')
+    left = _eu_band(plate, fonts, band)
     district, rest = display.split(' ', 1)
-    parts = [district, _Gap(0.42, _draw_sk_arms), rest.replace(' ', '')]
-    _draw_line(plate, fonts, parts, _eu_text_box(w, h, left + 10, 12), _BLACK, 0.8)
+    _draw_line(plate, fonts, [district, gap, rest], _eu_text_box(w, h, left + 10, 12), _BLACK, squeeze)
     return plate
+
+
+def _render_sk(display: str, fonts: _TextRenderer, rng: _Rng) -> np.ndarray:
+    district, rest = display.split(' ', 1)
+    return _render_split(f"{district} {rest.replace(' ', '')}", fonts, 'SK', _Gap(0.42, _draw_sk_arms), 0.8)
 
 
 def _render_de(display: str, fonts: _TextRenderer, rng: _Rng) -> np.ndarray:
-    h = 110
-    w = int(h * _EU_ASPECT)
-    plate = _blank_plate(w, h, _WHITE)
-    left = _eu_band(plate, fonts, 'D')
-    district, rest = display.split(' ', 1)
-    parts = [district, _Gap(0.45, _draw_seals), rest]
-    _draw_line(plate, fonts, parts, _eu_text_box(w, h, left + 10, 12), _BLACK, 0.78)
-    return plate
+    return _render_split(display, fonts, 'D', _Gap(0.45, _draw_seals), 0.78)
 
 
 def _render_kz(display: str, fonts: _TextRenderer, rng: _Rng) -> np.ndarray:

@@ -14,6 +14,7 @@ import itertools
 from dataclasses import dataclass
 
 from lpr_ocr.base import Candidate, PlateText
+from lpr_ocr.reader import normalise_char
 
 LATIN = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZ')
 DIGITS = frozenset('0123456789')
@@ -216,12 +217,11 @@ def _alternatives(read: PlateText) -> list[dict[str, float]]:
     for line in read.lines:
         for ch, runner_ups in itertools.zip_longest(line.text, line.alternatives, fillvalue=()):
             if ch and _norm(ch):
-                alts.append({_norm(c): p for c, p in runner_ups if _norm(c)})
+                alts.append({n: p for n, p in ((_norm(c), p) for c, p in runner_ups) if n})
     return alts if len(alts) == len(read.text) else [{} for _ in read.text]
 
 
 def _norm(ch: str) -> str:
-    from lpr_ocr.reader import normalise_char
     ch = normalise_char(ch)
     return CYRILLIC_TO_LATIN.get(ch, ch)
 
