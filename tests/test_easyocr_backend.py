@@ -224,7 +224,7 @@ def test_config_passes_languages_to_easyocr_only(weights):
 
 def test_plate_pipeline_normalises_the_stubbed_text(stub, weights):
     rec = base.create('easyocr', model_path=str(weights))
-    ocr = PlateOcr(PlateReader(rec, None), FormatMatcher(['UK']))
+    ocr = PlateOcr(FormatMatcher(['UK']), general=PlateReader(rec, None))
     crop = np.full((60, 220, 3), 200, np.uint8)
     result = ocr.read(crop)
     assert (result.text, result.region) == ('LS15EBC', 'UK')   # space dropped, format matched

@@ -102,10 +102,12 @@ def cmd_demo(args) -> int:
 def cmd_models(args) -> int:
     from lpr import models
     if args.action == 'install':
-        return models.install(force=args.force)
-    state, path = models.plate_model_status()
-    print(f'{state}\t{path}')
-    return 0 if state == 'ok' else 1
+        return models.install(force=args.force, reader_from=args.source_file, fetch_reader=args.reader)
+    rows = models.status_lines()
+    for what, state, path in rows:
+        print(f'{what:<16}{state:<9}{path}')
+    # the plate reader is optional; the rest is needed
+    return 0 if all(state == 'ok' for what, state, _ in rows if what != 'plate reader') else 1
 
 
 def cmd_params(args) -> int:
@@ -134,7 +136,7 @@ def cmd_eval(args) -> int:
         return cmd_eval_bag(args)
     import json
     from lpr.datasets import DatasetError, load
-    from lpr.evaluate import Pipeline, evaluate, summary_line
+    from lpr.evaluate import Pipeline, evaluate, reader_lines, summary_line
     if args.dataset is None:
         print('error: give a DATASET folder', file=sys.stderr)
         return 2
@@ -147,11 +149,28 @@ def cmd_eval(args) -> int:
         dataset.samples = dataset.samples[:args.limit]
     if dataset.mode == 'plates' and not _check_models():
         return 2
-    pipeline = Pipeline.from_params(args.params, args.regions, need_detector=dataset.mode == 'plates')
-    result = evaluate(dataset, pipeline, progress=not args.quiet)
+    from lpr_ocr.base import OcrError
+    try:
+        overrides = ({'detector': {'small_plate_tiles': args.small_plate_tiles}}
+                     if args.small_plate_tiles is not None else None)
+        pipeline = Pipeline.from_params(args.params, args.regions, need_detector=dataset.mode == 'plates',
+                                        reader=args.reader, overrides=overrides)
+    except OcrError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
+    if pipeline.ocr.notice:
+        print(f'note: {pipeline.ocr.notice}', file=sys.stderr)
+    if not 0.05 <= args.scale <= 4.0:
+        print(f'error: --scale must be in 0.05..4, got {args.scale}', file=sys.stderr)
+        return 2
+    result = evaluate(dataset, pipeline, progress=not args.quiet, per_reader=not args.no_per_reader,
+                      scale=args.scale)
+    result['reader'] = pipeline.ocr.name
     for skipped in result['skipped_files']:
         print(f"skipped {skipped['file']}: {skipped['reason']}", file=sys.stderr)
-    print(summary_line(result))
+    print(summary_line(result) + f'  [{pipeline.ocr.name}]')
+    for line in reader_lines(result):
+        print(line)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1, ensure_ascii=False))
     if args.plot:
@@ -204,7 +223,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('eval', help='score the detector and OCR on a labelled folder')
     p.add_argument('dataset', nargs='?', type=Path,
                    help='OpenALPR benchmark folder (image + .txt) or a folder of crops (labels.csv or file names)')
-    p.add_argument('--mode', default='auto', choices=['auto', 'plates', 'crops'])
+    p.add_argument('--mode', default='auto', choices=['auto', 'plates', 'crops'],
+                   help='plates: detector + OCR on full images; crops: OCR only (on an OpenALPR folder, the '
+                        'labelled box is cut out); auto: plates where .txt labels exist')
+    from lpr_ocr.engine_names import READERS
+    p.add_argument('--reader', choices=READERS, default=None,
+                   help='score one reader setting (default: the params file\'s, auto): ' + ', '.join(READERS))
+    p.add_argument('--scale', type=float, default=1.0,
+                   help='shrink every image by this factor inside a grey frame of its own size: the same '
+                        'cars further away (0.3 = small, distant plates)')
+    p.add_argument('--small-plate-tiles', type=int, default=None, metavar='N',
+                   help="override the detector's small_plate_tiles (0 = off, 2..4 tiles)")
+    p.add_argument('--no-per-reader', action='store_true',
+                   help="skip each reader's own answer (faster; the combined figures are unchanged)")
     p.add_argument('--json', type=Path, help='write the full result (per image) here')
     p.add_argument('--plot', type=Path, help='write a PNG chart of accuracy and latency here')
     p.add_argument('--params', type=Path, default=None, help='params YAML for the detector and OCR (default: installed)')
@@ -252,6 +283,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser('models', help='set up or check the models in the model cache')
     p.add_argument('action', choices=['install', 'status'])
     p.add_argument('--force', action='store_true', help='rebuild even if up to date')
+    p.add_argument('--reader', action='store_true',
+                   help='also download the plate reader (cct_xs_v1_global) from its publisher, sha256-checked')
+    p.add_argument('--from', dest='source_file', type=Path, default=None, metavar='FILE',
+                   help='install the plate reader from this file (offline machines); checked by hash and shape')
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser('params', help='list every node parameter with its default and description')

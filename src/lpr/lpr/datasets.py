@@ -50,11 +50,16 @@ def load(root: str | Path, mode: str = 'auto') -> Dataset:
     images = sorted(p for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:
         raise DatasetError(f'no images (.jpg, .png, .bmp) in {root}')
+    has_txt = any(p.with_suffix('.txt').exists() for p in images)
     if mode == 'auto':
-        has_txt = any(p.with_suffix('.txt').exists() for p in images)
         mode = 'plates' if has_txt else 'crops'
     if mode == 'plates':
         return _load_openalpr(root, images)
+    if mode == 'crops' and has_txt:
+        # an OpenALPR folder read as crops: the labelled box is cut out (OCR only)
+        ds = _load_openalpr(root, images)
+        ds.mode = 'crops'
+        return ds
     if mode == 'crops':
         return _load_crops(root, images)
     raise DatasetError(f"unknown dataset mode {mode!r} (plates, crops or auto)")

@@ -15,6 +15,9 @@ class DetectorConfig:
     threads: int = param(1, 'inference threads (0 = runtime default)')
     max_plates: int = param(8, 'at most this many plates per frame, best first')
     min_plate_width: float = param(16.0, 'ignore plates narrower than this many pixels')
+    small_plate_tiles: int = param(0, 'small, distant plates: when the whole frame shows none, look again in this '
+                                      'many overlapping tiles side by side (2-4; 0 = off; costs that many more '
+                                      'detector runs on frames without plates)')
     edge_margin: int = param(3, 'drop plates within this many pixels of the frame edge (cut off, unreadable); -1 = keep all')
     crop_pad_x: float = param(0.15, 'crop padding left and right, fraction of the plate width')
     crop_pad_y: float = param(0.35, 'crop padding above and below, fraction of the plate height')
@@ -28,5 +31,7 @@ class DetectorConfig:
         check(0.0 < self.iou_threshold <= 1.0, f'iou_threshold must be in (0, 1], got {self.iou_threshold}')
         check(self.threads >= 0, 'threads must be >= 0')
         check(self.max_plates >= 1, 'max_plates must be >= 1')
+        check(self.small_plate_tiles == 0 or 2 <= self.small_plate_tiles <= 4,
+              f'small_plate_tiles must be 0 (off) or 2..4, got {self.small_plate_tiles}')
         check(self.crop_pad_x >= 0 and self.crop_pad_y >= 0, 'crop padding must be >= 0')
         check(1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in 1..100')

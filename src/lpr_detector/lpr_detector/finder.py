@@ -27,13 +27,16 @@ class FoundPlate:
 class PlateFinder:
     def __init__(self, detector: base.Detector, max_plates: int = 8, min_plate_width: float = 16.0,
                  pad_x: float = 0.15, pad_y: float = 0.35, with_crops: bool = True,
-                 edge_margin: int = 3):
+                 edge_margin: int = 3, tiles: int = 0, iou_threshold: float = 0.5):
         self.detector = detector
         self.max_plates = max_plates
         self.min_plate_width = min_plate_width
         self.pad_x, self.pad_y = pad_x, pad_y
         self.with_crops = with_crops
         self.edge_margin = edge_margin
+        self.tiles = tiles          # second pass over this many overlapping tiles when nothing was found
+        self.iou_threshold = iou_threshold
+        self.tile_passes = 0        # how often the second pass ran (bench, status)
 
     @classmethod
     def from_config(cls, config) -> 'PlateFinder':
@@ -41,20 +44,53 @@ class PlateFinder:
         detector = base.create(config.backend, model_path=model, score_threshold=config.score_threshold,
                                iou_threshold=config.iou_threshold, threads=config.threads)
         return cls(detector, config.max_plates, config.min_plate_width,
-                   config.crop_pad_x, config.crop_pad_y, edge_margin=config.edge_margin)
+                   config.crop_pad_x, config.crop_pad_y, edge_margin=config.edge_margin,
+                   tiles=config.small_plate_tiles, iou_threshold=config.iou_threshold)
 
     def find(self, image: np.ndarray) -> list[FoundPlate]:
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f'expected a BGR HxWx3 image, got shape {image.shape}')
         h, w = image.shape[:2]
-        boxes = [b for b in self.detector.detect(image)
-                 if b.width >= self.min_plate_width and not self._at_edge(b, w, h)]
+        boxes = self._keep(self.detector.detect(image), w, h)
+        if not boxes and self.tiles > 1:
+            boxes = self._keep(self._detect_tiles(image), w, h)
         found = []
         for box in boxes[:self.max_plates]:
             rect = crops.padded_box(box, self.pad_x, self.pad_y, w, h)
             crop = crops.cut(image, rect) if self.with_crops else None
             found.append(FoundPlate(box, crop, rect))
         return found
+
+    def _keep(self, boxes: list[Box], w: int, h: int) -> list[Box]:
+        return [b for b in boxes if b.width >= self.min_plate_width and not self._at_edge(b, w, h)]
+
+    def _detect_tiles(self, image: np.ndarray) -> list[Box]:
+        """Small, distant plates: the model sees the frame at its input size
+        (384 px for 1280 px frames, a third), so a 60 px plate shrinks to 20 px.
+        Tiles side by side, each overlapping its neighbour by a fifth, are each
+        seen at about ``tiles`` times the scale; their boxes are merged by NMS.
+        Boxes cut by a tile border (not the frame's) are dropped: the
+        neighbouring tile holds the whole plate."""
+        self.tile_passes += 1
+        h, w = image.shape[:2]
+        n = self.tiles
+        tile_w = int(np.ceil(w / (n - (n - 1) * 0.2)))
+        step = (w - tile_w) / (n - 1)
+        boxes = []
+        for i in range(n):
+            x0 = int(round(i * step))
+            tile = image[:, x0:x0 + tile_w]
+            for b in self.detector.detect(tile):
+                inner_left = x0 > 0 and b.x <= self.edge_margin
+                inner_right = x0 + tile_w < w and b.x2 >= tile.shape[1] - self.edge_margin
+                if not (inner_left or inner_right):
+                    boxes.append(Box(b.x + x0, b.y, b.width, b.height, b.score, b.label))
+        boxes.sort(key=lambda b: b.score, reverse=True)
+        kept: list[Box] = []
+        for b in boxes:
+            if all(b.iou(k) < self.iou_threshold for k in kept):
+                kept.append(b)
+        return kept
 
     def _at_edge(self, box: Box, width: int, height: int) -> bool:
         """A plate cut by the frame border reads as a prefix or suffix of itself."""

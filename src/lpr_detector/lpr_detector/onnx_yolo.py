@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lpr_common.onnx import open_session
 from lpr_detector import yolo
 from lpr_detector.base import Box, Detector, DetectorError, register
 
@@ -21,19 +22,7 @@ class OnnxYoloDetector(Detector):
         path = Path(model_path)
         if not path.is_file():
             raise DetectorError(f'model file not found: {path} (run `lpr models install`)')
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise DetectorError(f'onnxruntime is not installed: {exc}') from None
-        options = ort.SessionOptions()
-        if threads > 0:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        providers = [p for p in _PROVIDERS if p in ort.get_available_providers()]
-        try:
-            self._session = ort.InferenceSession(str(path), options, providers=providers)
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise DetectorError(f'cannot load model {path}: {exc}') from None
+        self._session = open_session(path, threads, DetectorError, providers=list(_PROVIDERS))
         inp = self._session.get_inputs()[0]
         if len(inp.shape) != 4 or not isinstance(inp.shape[2], int):
             raise DetectorError(f'{path}: expected a fixed-size 1x3xSxS input, got {inp.shape}')

@@ -28,6 +28,7 @@ class TextLine:
     char_confidences: tuple[float, ...]
     box: tuple[float, float, float, float]  # x, y, w, h in the crop
     alternatives: tuple[tuple[tuple[str, float], ...], ...] = ()  # per char: other (char, p)
+    weakest: float | None = None  # fixed-slot readers: the least sure slot, empty slots included
 
     @property
     def confidence(self) -> float:
@@ -65,7 +66,7 @@ class LineRecognizer(abc.ABC):
 
 
 def _load_builtin_backends() -> None:
-    from lpr_ocr import easyocr_backend, ppocr  # noqa: F401 - they register; easyocr itself loads lazily
+    from lpr_ocr import easyocr_backend, plate_model, ppocr  # noqa: F401 - they register; easyocr loads lazily
 
 
 BACKENDS: Registry[LineRecognizer] = Registry('OCR', OcrError, _load_builtin_backends)

@@ -4,14 +4,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lpr_common.config import check, param
+from lpr_ocr.engine_names import READER_HELP, READERS
 from lpr_ocr.formats import ALL_REGIONS, GROUPS
 from lpr_ocr.preprocess import MODES
 
 
 @dataclass(frozen=True)
 class OcrConfig:
-    backend: str = param('ppocr', "text recogniser: 'ppocr' (PP-OCRv4 on ONNX Runtime)")
-    rec_model: str = param('', 'recognition model; empty = the PP-OCRv4 model shipped with rapidocr-onnxruntime')
+    reader: str = param('auto', READER_HELP)
+    plate_model: str = param('', 'fixed-slot plate model (fast-plate-ocr format); empty = cct_xs_v1_global.onnx '
+                                 'in the model cache (`lpr models install`)')
+    plate_config: str = param('', "the plate model's plate config YAML; empty = <model>_plate_config.yaml beside "
+                                  'it, or built in for known models')
+    fallback_below: float = param(0.7, "the general OCR checks the plate model's read when its least sure "
+                                       'character slot is below this (0..1; measured in docs/accuracy.md)')
+    backend: str = param('ppocr', "general text recogniser: 'ppocr' (PP-OCRv4 on ONNX Runtime) or 'easyocr'")
+    rec_model: str = param('', 'general recognition model; empty = the PP-OCRv4 model shipped with rapidocr-onnxruntime')
     det_model: str = param('', 'text-line detection model; empty = the PP-OCRv4 one shipped with rapidocr-onnxruntime')
     line_detection: bool = param(True, 'find text lines inside the crop before reading (needed for plates with extra text)')
     threads: int = param(1, 'inference threads (0 = runtime default)')
@@ -26,6 +34,8 @@ class OcrConfig:
 
     def validate(self) -> None:
         check(self.threads >= 0, 'threads must be >= 0')
+        check(self.reader in READERS, f'reader must be one of {", ".join(READERS)}, got {self.reader!r}')
+        check(0.0 <= self.fallback_below <= 1.0, f'fallback_below must be in 0..1, got {self.fallback_below}')
         check(self.top_n >= 1, 'top_n must be >= 1')
         check(self.queue_size >= 1, 'queue_size must be >= 1')
         check(bool(self.ocr_languages), 'ocr_languages must name at least one language')

@@ -25,6 +25,8 @@ class OcrNode(LprNode):
 
     def configure(self, config: OcrConfig) -> None:
         self.ocr = PlateOcr.from_config(config)
+        if self.ocr.notice:
+            self.get_logger().warning(self.ocr.notice)
         self.get_logger().info(f'OCR {self.ocr.name} ready, regions {",".join(config.regions)}')
         self.pub = self.create_lifecycle_publisher(PlateReadArray, 'plates/reads', qos.RESULTS)
 
@@ -61,8 +63,16 @@ class OcrNode(LprNode):
             self.status.count('bad_crops')
             self.get_logger().warning(f'crop skipped: {exc}', throttle_duration_sec=5.0)
             return msg
+        if min(crop.shape[:2]) < 4:
+            self.status.count('tiny_crops')
+            return msg
         box = (det.box.x - det.crop_box.x, det.box.y - det.crop_box.y, det.box.width, det.box.height)
-        _fill(msg, self.ocr.read(crop, box))
+        read, trace = self.ocr.read_traced(crop, box)
+        if trace.fallback:
+            self.status.count('general_checks')
+            if trace.agree is not None:
+                self.status.count('readers_agreed' if trace.agree else 'readers_disagreed')
+        _fill(msg, read)
         return msg
 
     def fill_status(self, status) -> None:

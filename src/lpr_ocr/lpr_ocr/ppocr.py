@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from lpr_common.onnx import open_session
 from lpr_ocr.base import LineRecognizer, OcrError, TextLine, register
 
 REC_HEIGHT = 48
@@ -33,17 +34,9 @@ def default_model(kind: str) -> Path:
 
 
 def _session(path: Path, threads: int):
-    import onnxruntime as ort
     if not path.is_file():
         raise OcrError(f'OCR model not found: {path}')
-    options = ort.SessionOptions()
-    if threads > 0:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-    try:
-        return ort.InferenceSession(str(path), options, providers=['CPUExecutionProvider'])
-    except Exception as exc:  # onnxruntime's own exception types
-        raise OcrError(f'cannot load OCR model {path}: {exc}') from None
+    return open_session(path, threads, OcrError)
 
 
 @register('ppocr')
