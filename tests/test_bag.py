@@ -346,3 +346,22 @@ def test_record_source_records_the_graph(tmp_path):
         events = [m.decoded_message for m in make_reader(f, decoder_factories=[DecoderFactory()])
                   .iter_decoded_messages(topics=['/cam0/plates/events'])]
     assert 'LS15EBC' in [e.best.text for e in events if e.stage == PlateEvent.STAGE_FINAL]
+
+
+def test_truth_errors_name_every_bad_line():
+    with pytest.raises(TruthError) as err:
+        parse_truth('text,start_s,end_s\nAB12CDE,0,1\nBAD,x,1\n\nCD34EFG,3\nEF56GHI,5,4\n')
+    message = str(err.value)
+    assert 'line 3' in message and 'line 5' in message and 'line 6' in message and 'line 2' not in message
+
+
+def test_merged_events_and_folded_hits_are_counted():
+    truth = [TruthSpan('AB12CDE', 0.0, 2.0), TruthSpan('RKO99AN', 2.6, 4.6), TruthSpan('ZZ11ZZZ', 5.2, 7.2)]
+    events = [EventRecord('AB12CDE', 1.5, 'a', first_s=0.0, last_s=1.9, arrived_s=3.0),
+              EventRecord('RK099AN', 4.0, 'b', first_s=2.7, last_s=4.5),
+              EventRecord('ZZ11ZZZ', 6.0, 'c', first_s=5.3, last_s=7.1, arrived_s=8.4),
+              EventRecord('XX00XXX', 6.5, 'd', first_s=3.0, last_s=7.0)]      # two cars in one event
+    d = score(truth, events).to_dict()
+    assert (d['true_positives'], d['merged'], d['wrong_text']) == (2, 1, 2)
+    assert d['exact_folded'] == pytest.approx(1.0)                            # RK099AN folds to the label
+    assert d['delay_s'] == {'p50': 1.1, 'max': 1.2}

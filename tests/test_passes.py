@@ -174,3 +174,41 @@ def test_preview_after_a_timeout_with_two_agreeing_reads():
     assert [(d.stage, d.text) for d in late] == [(PREVIEW, 'AB12CDE')]
     final = agg.tick(int(10 * S))
     assert [(d.stage, d.event_id) for d in final] == [(FINAL, late[0].event_id)]
+
+
+def test_a_queue_at_a_barrier_is_one_event_per_car():
+    """Each car drives up to the same spot; the next one appears where the last
+    one was, 0.6 s later, well within gap_s: two events, votes never mixed."""
+    agg = PassAggregator(PassConfig(gap_s=2.0, preview_reads=0))
+    first = [tracked('LM010BE', 0.08 * i, 500 - i, width=380 + 5 * i) for i in range(20)]
+    second = [tracked('RK857AI', 2.2 + 0.08 * i, 470 - i, width=360 + 5 * i) for i in range(20)]
+    decisions = feed(agg, first + second) + agg.tick(int(30 * S))
+    assert [(d.text, d.read_count) for d in decisions] == [('LM010BE', 20), ('RK857AI', 20)]
+
+
+def test_one_sure_misread_on_a_track_does_not_split_it():
+    agg = PassAggregator(PassConfig(gap_s=1.0, preview_reads=0))
+    reads = [tracked('KA123BC', 0.1 * i, 500) for i in range(4)]
+    reads.append(tracked('XA789ZZ', 0.45, 502, conf=0.95))     # one sure, different read
+    reads += [tracked('KA123BC', 0.5 + 0.1 * i, 504) for i in range(4)]
+    reads.append(tracked('XA789ZZ', 0.95, 506, conf=0.95))     # again, but not in a row
+    decisions = feed(agg, reads) + agg.tick(int(10 * S))
+    assert [(d.text, d.read_count) for d in decisions] == [('KA123BC', 10)]
+
+
+def test_a_plate_hidden_for_a_moment_rejoins_its_pass():
+    agg = PassAggregator(PassConfig(gap_s=1.5, preview_reads=0))
+    reads = [tracked('AB12CDE', 0.1 * i, 600 + 5 * i) for i in range(5)]
+    reads += [tracked('ZZ99YYY', 0.6 + 0.1 * i, 100 + 60 * i) for i in range(6)]   # passes in front
+    reads += [tracked('AB12CDE', 1.3 + 0.1 * i, 640 + 5 * i) for i in range(5)]    # seen again
+    decisions = feed(agg, reads) + agg.tick(int(10 * S))
+    assert sorted((d.text, d.read_count) for d in decisions) == [('AB12CDE', 10), ('ZZ99YYY', 6)]
+
+
+def test_two_plates_of_one_frame_never_share_a_pass():
+    agg = PassAggregator(PassConfig(gap_s=1.0, preview_reads=0))
+    reads = []
+    for i in range(5):   # two cars side by side, plates read in the same frames, close together
+        reads += [tracked('AB12CDE', 0.1 * i, 500), tracked('AB12CDF', 0.1 * i, 540)]
+    decisions = feed(agg, reads) + agg.tick(int(10 * S))
+    assert sorted((d.text, d.read_count) for d in decisions) == [('AB12CDE', 5), ('AB12CDF', 5)]

@@ -37,6 +37,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import threading
@@ -67,12 +68,17 @@ class TruthSpan:
 
 @dataclass(frozen=True)
 class EventRecord:
-    """One final event, its time in seconds from the bag start."""
+    """One final event, its times in seconds from the start of the clip/bag:
+    its best frame, first and last sighting, and when it reached the monitor
+    (None where unknown)."""
     text: str
     stamp_s: float
     event_id: str = ''
     confidence: float = 0.0
     read_count: int = 0
+    first_s: float | None = None
+    last_s: float | None = None
+    arrived_s: float | None = None
 
 
 @dataclass
@@ -108,13 +114,46 @@ class Score:
     def recall(self) -> float | None:
         return self.true_positives / len(self.truth) if self.truth else None
 
+    @property
+    def folded_hits(self) -> int:
+        """Spans with an event whose text equals theirs once O/0 and I/1 are folded."""
+        hits = set(self.matched)
+        for e in self.events:
+            if e.outcome == WRONG_TEXT and e.span is not None and _fold(e.event.text) == _fold(self.truth[e.span].text):
+                hits.add(e.span)
+        return len(hits)
+
+    @property
+    def merged(self) -> int:
+        """Events whose sightings cover two or more truth spans: two vehicles
+        made into one event (the worst outcome: a car lost, a plate invented)."""
+        return sum(1 for e in self.events if len(self.spans_covered(e.event)) >= 2)
+
+    def spans_covered(self, event: EventRecord, inset_s: float = 0.25) -> list[int]:
+        if event.first_s is None or event.last_s is None:
+            return []
+        return [i for i, s in enumerate(self.truth)
+                if min(event.last_s, s.end_s - inset_s) - max(event.first_s, s.start_s + inset_s) > 0]
+
+    def delays(self) -> list[float]:
+        """Seconds from each matched span's end (the car's last frame) to its event."""
+        return [self.events[e].event.arrived_s - self.truth[i].end_s for i, e in self.matched.items()
+                if self.events[e].event.arrived_s is not None]
+
     def to_dict(self) -> dict:
+        delays = sorted(self.delays())
         return {
             'true_positives': self.true_positives,
+            'exact': self.true_positives / len(self.truth) if self.truth else None,
+            'exact_folded': self.folded_hits / len(self.truth) if self.truth else None,
             'missed': self.missed,
             'wrong_text': self.count(WRONG_TEXT),
             'duplicates': self.count(DUPLICATE),
+            'merged': self.merged,
             'false_events': self.count(FALSE_EVENT),
+            'events_per_span': len(self.events) / len(self.truth) if self.truth else None,
+            'delay_s': ({'p50': round(statistics.median(delays), 2), 'max': round(delays[-1], 2)}
+                        if delays else None),
             'precision': self.precision,
             'recall': self.recall,
             'tolerance_s': self.tolerance_s,
@@ -125,6 +164,10 @@ class Score:
                        'event_id': self.events[self.matched[i]].event.event_id if i in self.matched else None}
                       for i, s in enumerate(self.truth)],
         }
+
+
+def _fold(text: str) -> str:
+    return normalize_plate(text).replace('o', '0').replace('i', '1')
 
 
 def normalize_plate(text: str) -> str:
@@ -148,24 +191,35 @@ def parse_truth(text: str, yaml_format: bool = False) -> list[TruthSpan]:
                 raise TruthError(f'truth YAML entry is not a mapping: {item!r}')
             rows.append([item.get('text'), item.get('start_s'), item.get('end_s')])
     else:
-        lines = [ln.split('#', 1)[0] for ln in text.splitlines()]
-        for row in csv.reader(io.StringIO('\n'.join(lines))):
-            row = [c.strip() for c in row]
+        for number, line in enumerate(text.splitlines(), 1):
+            row = [c.strip() for c in next(csv.reader([line.split('#', 1)[0]]), [])]
             if not any(row) or row[:1] == ['text']:
                 continue
-            rows.append(row)
-    spans = []
-    for row in rows:
-        if len(row) != 3 or not row[0]:
-            raise TruthError(f'truth line must be text,start_s,end_s: {row!r}')
+            rows.append((number, row))
+    if yaml_format:
+        rows = list(enumerate(rows, 1))
+    spans, problems = [], []
+    for number, row in rows:
         try:
-            start, end = float(row[1]), float(row[2])
-        except (TypeError, ValueError):
-            raise TruthError(f'truth times must be numbers: {row!r}') from None
-        if end < start:
-            raise TruthError(f'truth span ends before it starts: {row!r}')
-        spans.append(TruthSpan(str(row[0]), start, end))
+            spans.append(_span(row))
+        except TruthError as exc:
+            where = 'entry' if yaml_format else 'line'
+            problems.append(f'{where} {number}: {exc}')
+    if problems:
+        raise TruthError('truth file: ' + '; '.join(problems))
     return spans
+
+
+def _span(row) -> TruthSpan:
+    if len(row) != 3 or not row[0]:
+        raise TruthError(f'must be text,start_s,end_s: {row!r}')
+    try:
+        start, end = float(row[1]), float(row[2])
+    except (TypeError, ValueError):
+        raise TruthError(f'times must be numbers: {row!r}') from None
+    if end < start:
+        raise TruthError(f'span ends before it starts: {row!r}')
+    return TruthSpan(str(row[0]), start, end)
 
 
 def load_truth(path: Path | str) -> list[TruthSpan]:
@@ -206,9 +260,11 @@ def summary_line(s: Score) -> str:
     def fmt(x):
         return 'n/a' if x is None else f'{x:.2f}'
     d = s.to_dict()
+    delay = f", delay p50 {d['delay_s']['p50']:.1f} s" if d['delay_s'] else ''
     return (f"{d['true_positives']}/{len(s.truth)} plates read (recall {fmt(s.recall)}, precision "
-            f"{fmt(s.precision)}): missed {d['missed']}, wrong text {d['wrong_text']}, "
-            f"duplicates {d['duplicates']}, false events {d['false_events']}")
+            f"{fmt(s.precision)}, folded {s.folded_hits}/{len(s.truth)}): {len(s.events)} events, "
+            f"missed {d['missed']}, wrong text {d['wrong_text']}, duplicates {d['duplicates']}, "
+            f"merged {d['merged']}, false events {d['false_events']}{delay}")
 
 
 # -- idle detection (pure) ------------------------------------------------------
@@ -275,6 +331,7 @@ def frames_topic(reader, name: str = 'image_raw') -> str:
 @dataclass
 class EvalRun:
     events: list = field(default_factory=list)      # PlateEvent messages (final)
+    arrivals: dict = field(default_factory=dict)    # event id -> wall-clock ns it reached the monitor
     bag_start_ns: int = 0
     played: int = 0
     played_s: float = 0.0
@@ -297,21 +354,40 @@ def run_bag_through_graph(bag: Path, options, rate: float = 1.0, log=print) -> E
     wait for idle, stop in order; returns the final events and the figures."""
     from lpr import bag as bagmod
     from lpr import graph
-    from lpr.runner import GraphRunner
     reader = bagmod.BagReader(bag)
     topic = frames_topic(reader)
     first = next(reader.messages([topic]), None)
     if first is None:
         raise bagmod.BagError(f'{bag}: {topic} holds no frames')
-    out = EvalRun(bag_start_ns=bagmod.header_stamp_ns(first.data) or first.log_time_ns)
+
+    def make_player():
+        return bagmod.BagPlayer(bag, namespace=options.namespace, topics=[topic], dds_env=graph.dds_environment())
+
+    start_ns = bagmod.header_stamp_ns(first.data) or first.log_time_ns
+    return run_player_through_graph(make_player, topic, reader.topics[topic].count, start_ns, options, rate, log)
+
+
+def run_video_through_graph(video: Path, options, rate: float = 1.0, log=print) -> EvalRun:
+    """The same with a video file's frames (lpr.video_eval.VideoPlayer)."""
+    from lpr import graph
+    from lpr.video_eval import FRAMES_TOPIC, VideoPlayer
+    player = VideoPlayer(video, options.namespace, graph.dds_environment())
+    return run_player_through_graph(lambda: player, FRAMES_TOPIC, player.count, player.start_ns, options, rate, log)
+
+
+def run_player_through_graph(make_player: Callable, topic: str, count: int, start_ns: int, options,
+                             rate: float = 1.0, log=print) -> EvalRun:
+    """Start the graph without camera, play frames into its namespace with the
+    player ``make_player()`` builds, wait for idle, stop in order."""
+    from lpr.runner import GraphRunner
+    out = EvalRun(bag_start_ns=start_ns)
     runner = GraphRunner(options)
     cancel = threading.Event()
     holder: dict = {}
 
     def drive() -> None:
         try:
-            player = bagmod.BagPlayer(bag, namespace=options.namespace, topics=[topic],
-                                      dds_env=graph.dds_environment())
+            player = make_player()
             holder['player'] = player
             if cancel.is_set():
                 return
@@ -319,8 +395,9 @@ def run_bag_through_graph(bag: Path, options, rate: float = 1.0, log=print) -> E
                 if not cancel.is_set():
                     out.error = f'no subscriber on {player.played_names[topic]} after {SUBSCRIBER_TIMEOUT_S:.0f} s'
                 return
-            log(f'[lpr] eval: playing {reader.topics[topic].count} frames at rate {rate or "max"}')
+            log(f'[lpr] eval: playing {count} frames at rate {rate or "max"}')
             out.played_s = player.play(rate)
+            out.bag_start_ns = getattr(player, 'start_ns', out.bag_start_ns)   # a video is stamped as played
             out.played = player.published[topic]
             if not cancel.is_set():
                 out.idle = wait_idle(lambda: _status(runner), cancel=cancel)
@@ -357,19 +434,25 @@ def run_bag_through_graph(bag: Path, options, rate: float = 1.0, log=print) -> E
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     out.events = list(runner.monitor_events)
+    out.arrivals = dict(runner.monitor_arrivals)
     out.status = dict(runner.last_status)
     return out
 
 
 def cmd_eval_bag(args) -> int:
-    """``lpr eval --bag BAG --truth TRUTH [--json OUT] [--tolerance S] [--rate R]``."""
+    """``lpr eval --bag BAG|--video CLIP --truth TRUTH [--json OUT] [--tolerance S] [--rate R]``."""
     from lpr import graph
     from lpr.models import plate_model_status
     from lpr.runner import RunOptions
+    source_flag = '--video' if getattr(args, 'video', None) else '--bag'
     if not args.truth:
-        print('error: --bag needs --truth', file=sys.stderr)
+        print(f'error: {source_flag} needs --truth', file=sys.stderr)
         return 2
-    truth = load_truth(args.truth)
+    try:
+        truth = load_truth(args.truth)
+    except TruthError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return 2
     state, path = plate_model_status()
     if state != 'ok':
         print(f'error: plate model {state}: {path}; run `lpr models install`', file=sys.stderr)
@@ -383,15 +466,31 @@ def cmd_eval_bag(args) -> int:
         print(text, file=sys.stderr, flush=True)
 
     try:
-        run = run_bag_through_graph(Path(args.bag), options, rate=args.rate, log=log)
+        if getattr(args, 'video', None):
+            from lpr.video_eval import VideoError
+            try:
+                run = run_video_through_graph(Path(args.video), options, rate=args.rate, log=log)
+            except VideoError as exc:
+                print(f'error: {exc}', file=sys.stderr)
+                return 2
+        else:
+            run = run_bag_through_graph(Path(args.bag), options, rate=args.rate, log=log)
     finally:
         params.unlink(missing_ok=True)
         if not args.data_dir:
             shutil.rmtree(data_dir, ignore_errors=True)
     if run.error:
         log(f'[lpr] eval: {run.error}')
-    records = [EventRecord(e.best.text, (_stamp_ns(e.header.stamp) - run.bag_start_ns) / 1e9, e.event_id,
-                           round(float(e.best.confidence), 4), int(e.read_count)) for e in run.events]
+    def seconds(ns):
+        return (ns - run.bag_start_ns) / 1e9
+
+    records = [EventRecord(e.best.text, seconds(_stamp_ns(e.header.stamp)), e.event_id,
+                           round(float(e.best.confidence), 4), int(e.read_count),
+                           seconds(_stamp_ns(e.first_seen)), seconds(_stamp_ns(e.last_seen)),
+                           seconds(run.arrivals[e.event_id])
+                           if getattr(args, 'video', None) and args.rate == 1.0 and e.event_id in run.arrivals
+                           else None)
+               for e in run.events]
     result = score(truth, records, DEFAULT_TOLERANCE_S if args.tolerance is None else args.tolerance)
     det = run.status.get('detector', {})
     log(f"[lpr] eval: detector processed {det.get('frames', '?')} of {run.played} frames "
@@ -404,7 +503,8 @@ def cmd_eval_bag(args) -> int:
             log(f'[lpr] eval:   missed {span.text} ({span.start_s:.1f}-{span.end_s:.1f} s)')
     print(f'[lpr] eval: {summary_line(result)}', flush=True)
     if args.json:
-        report = {'bag': str(args.bag), 'truth': str(args.truth), 'bag_start_ns': run.bag_start_ns,
+        report = {'bag': str(args.bag) if args.bag else None,
+                  'video': str(args.video) if getattr(args, 'video', None) else None, 'truth': str(args.truth), 'bag_start_ns': run.bag_start_ns,
                   'frames_played': run.played, 'graph_idle': run.idle, 'error': run.error or None,
                   'node_status': run.status, **result.to_dict()}
         Path(args.json).write_text(json.dumps(report, indent=2) + '\n')

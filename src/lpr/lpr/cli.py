@@ -131,7 +131,10 @@ def cmd_events(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    if args.bag is not None:
+    if args.bag is not None or args.video is not None:
+        if args.bag is not None and args.video is not None:
+            print('error: give --bag or --video, not both', file=sys.stderr)
+            return 2
         from lpr.bag_eval import cmd_eval_bag
         return cmd_eval_bag(args)
     import json
@@ -244,11 +247,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     p.add_argument('--bag', type=Path, default=None,
                    help='instead of a folder: replay this recorded bag through the real graph (see lpr.bag_eval)')
-    p.add_argument('--truth', type=Path, help='with --bag: truth file, lines text,start_s,end_s (or YAML)')
+    p.add_argument('--video', type=Path, default=None,
+                   help='instead of a folder: play this video file through the real graph and score its events')
+    p.add_argument('--truth', type=Path, help='with --bag/--video: truth file, lines text,start_s,end_s (or YAML)')
     p.add_argument('--tolerance', type=float, default=None,
-                   help='with --bag: seconds an event may lie outside its span (default: 0.5)')
-    p.add_argument('--rate', type=float, default=1.0, help='with --bag: playback rate (0 = as fast as possible)')
-    p.add_argument('--data-dir', default='', help='with --bag: keep the journal and images here (default: a temp dir)')
+                   help='with --bag/--video: seconds an event may lie outside its span (default: 0.5)')
+    p.add_argument('--rate', type=float, default=1.0, help='with --bag/--video: playback rate (0 = as fast as possible)')
+    p.add_argument('--data-dir', default='', help='with --bag/--video: keep the journal and images here (default: a temp dir)')
     p.add_argument('--log-level', default='warn', choices=['debug', 'info', 'warn', 'error'])
     p.set_defaults(func=cmd_eval)
 

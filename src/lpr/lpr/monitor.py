@@ -3,6 +3,7 @@ status of every node, and deactivates nodes through their lifecycle services."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Callable
 
 import rclpy
@@ -25,6 +26,7 @@ class GraphMonitor:
         self.node = rclpy.create_node('lpr_runner', namespace=f'/{namespace}', context=self.context)
         self.status: dict[str, dict[str, str]] = {}
         self.events: list[PlateEvent] = []
+        self.arrivals: dict[str, int] = {}   # event id -> wall-clock ns it arrived here
         self._on_event = on_event
         self.node.create_subscription(PlateEvent, 'plates/events', self._event, qos.EVENTS)
         self.node.create_subscription(DiagnosticArray, '/diagnostics', self._diagnostics, qos.STATUS)
@@ -36,6 +38,7 @@ class GraphMonitor:
         if any(e.event_id == msg.event_id for e in self.events):
             return  # a transient-local replay after a reconnect
         self.events.append(msg)
+        self.arrivals[msg.event_id] = time.time_ns()
         if self._on_event is not None:
             self._on_event(msg)
 

@@ -76,6 +76,7 @@ class GraphRunner:
         self._camera_pending: graph.NodeSpec | None = None
         self.ready_timeout_s = 120.0
         self.monitor_events: list = []   # final events seen on the events topic
+        self.monitor_arrivals: dict = {}  # event id -> wall-clock ns it was seen
         self.last_status: dict = {}      # last /diagnostics values per node
 
     # -- start --------------------------------------------------------------
@@ -201,6 +202,7 @@ class GraphRunner:
                     self._join(c, 5.0)
         if self.monitor is not None:
             self.monitor_events = list(self.monitor.events)
+            self.monitor_arrivals = dict(self.monitor.arrivals)
             self.last_status = dict(self.monitor.status)
             self.monitor.close()
             self.monitor = None

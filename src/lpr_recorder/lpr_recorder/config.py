@@ -17,7 +17,8 @@ class RecorderConfig:
     min_reads: int = param(2, 'passes with fewer reads emit nothing (noise)')
     min_confidence: float = param(0.5, 'reads below this confidence are ignored')
     min_length: int = param(4, 'reads shorter than this are ignored')
-    match_distance: int = param(2, 'edit distance within which a read joins an open pass')
+    match_distance: int = param(1, "characters (glyph twins folded) a read's text may differ from an open pass's "
+                                   'and still fit it')
     preview_reads: int = param(3, 'agreeing reads that trigger a preview event (0 = never)')
     preview_timeout_s: float = param(0.0, 'no preview yet this long after the first read: preview if 2 reads agree (0 = wait for preview_reads)')
     repeat_window_s: float = param(10.0, 'the same plate within this many seconds of its pass rejoins it')

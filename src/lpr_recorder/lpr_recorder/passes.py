@@ -1,11 +1,16 @@
 """Plate reads -> vehicle passes -> one event per pass (no ROS, no I/O here).
 
-A pass is a track: the reads of one plate on one camera. A read joins the
-open pass whose box it continues (overlap or a short move), or whose plate it
-resembles (edit distance) unless the boxes show it is another vehicle; a pass
-ends when no read has joined it for ``gap_s``. The pass's text is a
-confidence-weighted vote, per character over the reads of the winning
-length. A preview decision is emitted as soon as ``preview_reads`` reads
+A pass is a track: the reads of one plate on one camera. A read joins an
+open pass when its box can be the track's (not too far from the last box)
+and its text is compatible with the pass's (equal but for glyph twins, one
+character off, or a part of it seen through a partial view). A read whose
+text is not compatible but whose box sits where the track's last box was
+joins as a possible misread; when ``split_reads`` such reads in a row agree
+with each other, each sure (``split_confidence``), a new vehicle has taken
+the old one's place (a queue at a barrier): they leave for a new pass. A
+pass ends when no read has joined it for ``gap_s``. The pass's text is a
+confidence-weighted vote, per character over the reads of its main text
+cluster (never across different plates), of the winning length. A preview decision is emitted as soon as ``preview_reads`` reads
 agree (for gates); the final decision when the pass ends. A plate seen again
 within ``repeat_window_s`` of its pass's end rejoins that pass instead of
 making a new event, when the two are equal but for glyph twins (O/0, I/1,
@@ -28,12 +33,14 @@ class PassConfig:
     min_reads: int = 2            # passes with fewer reads are noise and emit nothing
     min_confidence: float = 0.5   # reads below this are ignored
     min_length: int = 4           # shorter texts are not plates
-    match_distance: int = 2       # max edit distance for a read to join a pass
+    match_distance: int = 1       # max edit distance (glyph twins folded) for a read's text to fit a pass
     preview_reads: int = 3        # agreeing reads that trigger a preview (0 = never)
     preview_timeout_s: float = 0.0  # else preview this long after the first read, if 2 reads agree (0 = wait)
     repeat_window_s: float = 10.0 # a plate seen again this soon rejoins its pass
     max_pass_s: float = 300.0     # force-close a pass open this long (parked car)
     track_jump: float = 2.5       # a box moving more than this many plate widths between reads is another vehicle
+    split_reads: int = 2          # this many agreeing, sure reads of another plate on a track start a new pass
+    split_confidence: float = 0.8 # how sure each of those reads must be
 
 
 @dataclass(frozen=True)
@@ -62,6 +69,8 @@ class Pass:
     closed_ns: int | None = None
     emitted: bool = False
     last_box: tuple[float, float, float, float] | None = None
+    divergent: list[Observation] = field(default_factory=list)  # latest sure reads of another plate
+    match_distance: int = 1
     _voted: tuple[str, float] | None = None
 
     def add(self, obs: Observation) -> None:
@@ -78,8 +87,33 @@ class Pass:
     @property
     def voted(self) -> tuple[str, float]:
         if self._voted is None:
-            self._voted = vote([(r.text, r.confidence) for r in self.reads])
+            self._voted = vote([(r.text, r.confidence) for r in self.cluster()])
         return self._voted
+
+    def cluster(self) -> list[Observation]:
+        """The reads of the pass's main plate: those compatible with the text
+        that has the most confidence behind it (glyph twins folded)."""
+        totals: Counter = Counter()
+        for r in self.reads:
+            totals[twin_fold(r.text)] += r.confidence
+        if not totals:
+            return []
+        anchor = max(totals, key=lambda t: (totals[t], len(t)))
+        return [r for r in self.reads if compatible(twin_fold(r.text), anchor, self.match_distance, folded=True)]
+
+    def remove(self, reads: list[Observation]) -> None:
+        ids = {id(r) for r in reads}
+        self.reads = [r for r in self.reads if id(r) not in ids]
+        for text in {r.text for r in reads}:
+            if not any(r.text == text for r in self.reads):
+                self.best_by_text.pop(text, None)
+        kept = [r for r in self.reads if r.box[2] > 0]
+        if kept:
+            last = max(kept, key=lambda r: r.stamp_ns)
+            self.last_box = last.box
+        if self.reads:
+            self.last_ns = max(r.stamp_ns for r in self.reads)
+        self._voted = None
 
     @property
     def text(self) -> str:
@@ -121,14 +155,41 @@ class PassAggregator:
             self.ignored += 1
             return []
         closed = self.tick(obs.stamp_ns)  # a pass that went quiet must not swallow this read
-        p = self._match(obs)
+        p, fits = self._match(obs)
         if p is None:
-            p = Pass(str(uuid.uuid4()), obs.camera_id, obs.stamp_ns, obs.stamp_ns)
-            self._open[obs.camera_id].append(p)
+            p = self._new_pass(obs)
         p.add(obs)
         if p.closed_ns is not None:          # a repeat: it rejoins its earlier pass
             return closed
+        if fits:
+            p.divergent = []                 # its own plate again: the run of other reads is broken
+        else:
+            p = self._maybe_split(p, obs)
         return closed + self._maybe_preview(p, obs.stamp_ns)
+
+    def _new_pass(self, obs: Observation) -> Pass:
+        p = Pass(str(uuid.uuid4()), obs.camera_id, obs.stamp_ns, obs.stamp_ns,
+                 match_distance=self.config.match_distance)
+        self._open[obs.camera_id].append(p)
+        return p
+
+    def _maybe_split(self, p: Pass, obs: Observation) -> Pass:
+        """A read on ``p``'s track whose text does not fit ``p``: a misread, or
+        the first sight of the next vehicle. ``split_reads`` sure, agreeing
+        reads in a row make it the next vehicle: they move to a new pass."""
+        c = self.config
+        agrees = p.divergent and compatible(obs.text, p.divergent[-1].text, c.match_distance)
+        if obs.confidence < c.split_confidence:
+            return p
+        p.divergent = (p.divergent if agrees else []) + [obs]
+        if len(p.divergent) < c.split_reads:
+            return p
+        moving, p.divergent = p.divergent, []
+        p.remove(moving)
+        new = self._new_pass(moving[0])
+        for r in moving:
+            new.add(r)
+        return new
 
     def tick(self, now_ns: int) -> list[Decision]:
         """Close passes that went quiet; forget old repeats. Call periodically."""
@@ -161,33 +222,42 @@ class PassAggregator:
         return sum(len(v) for v in self._open.values())
 
     # -- internals ------------------------------------------------------------
-    def _match(self, obs: Observation) -> Pass | None:
-        """The open pass this read continues, else a recent pass it repeats."""
+    def _match(self, obs: Observation) -> tuple[Pass | None, bool]:
+        """The open pass this read continues (and whether its text fits it), else
+        a recent pass it repeats, else (None, True)."""
         c = self.config
-        scored = []
+        fitting, on_track = [], []
         for p in self._open[obs.camera_id]:
+            if p.last_ns == obs.stamp_ns and any(r.stamp_ns == obs.stamp_ns for r in p.reads[-4:]):
+                continue                      # it has a read of this frame: this is another plate
             moved = _jump(p.last_box, obs.box)
             if moved is not None and moved > c.track_jump:
                 continue                      # too far from this track: another vehicle
-            d = match_distance(obs.text, p.text, c.match_distance)
-            if d <= c.match_distance or (moved is not None and moved < 0.5):
-                scored.append((d, moved if moved is not None else c.track_jump, p))
-        if scored:
-            return min(scored, key=lambda x: (x[0], x[1]))[2]
+            d = plate_distance(twin_fold(obs.text), twin_fold(p.text))
+            if compatible(obs.text, p.text, c.match_distance) or \
+                    (p.divergent and compatible(obs.text, p.divergent[-1].text, c.match_distance)):
+                fitting.append((d, moved if moved is not None else c.track_jump, p))
+            elif moved is not None and moved < 0.5:
+                on_track.append((moved, p))   # where the track is, but another text
+        if fitting:
+            p = min(fitting, key=lambda x: (x[0], x[1]))[2]
+            return p, compatible(obs.text, p.text, c.match_distance)
+        if on_track:
+            return min(on_track, key=lambda x: x[0])[1], False
         for p in self._recent[obs.camera_id]:
             if twin_fold(obs.text) == twin_fold(p.text):
                 if not p.emitted:             # too few reads to count before: it goes on
                     self._recent[obs.camera_id].remove(p)
                     self._open[obs.camera_id].append(p)
                     p.closed_ns = None
-                return p
-        return None
+                return p, True
+        return None, True
 
     def _maybe_preview(self, p: Pass, now_ns: int | None = None) -> list[Decision]:
         c = self.config
         if c.preview_reads <= 0 or p.preview_sent:
             return []
-        agreeing = sum(r.text == p.text for r in p.reads)
+        agreeing = sum(r.text == p.text for r in p.cluster())
         waited = now_ns is not None and c.preview_timeout_s > 0 and now_ns - p.first_ns >= c.preview_timeout_s * 1e9
         if agreeing >= c.preview_reads or (waited and agreeing >= 2):
             p.preview_sent = True
@@ -197,7 +267,7 @@ class PassAggregator:
     def _close(self, p: Pass) -> list[Decision]:
         p.closed_ns = p.last_ns  # the repeat window runs from the last sighting
         self._recent[p.camera_id].append(p)
-        if p.emitted or len(p.reads) < self.config.min_reads:
+        if p.emitted or len(p.cluster()) < self.config.min_reads:
             return []
         p.emitted = True
         return [self._decision(p, FINAL)]
@@ -207,7 +277,7 @@ class PassAggregator:
         text, confidence = p.voted
         best = p.best_evidence(text)
         totals: Counter = Counter()
-        for r in p.reads:
+        for r in p.reads:       # all of them: the candidates show what else was read
             totals[r.text] += r.confidence
         weight = sum(totals.values()) or 1.0
         candidates = tuple((t, w / weight) for t, w in totals.most_common(5))
@@ -282,13 +352,17 @@ def vote(reads: list[tuple[str, float]]) -> tuple[str, float]:
     return ''.join(chars), mean_conf * sum(support) / length
 
 
-def match_distance(a: str, b: str, limit: int) -> int:
-    """Edit distance, except that a read contained in the other (a plate half
-    hidden or cut by the frame edge) counts as just within ``limit``."""
-    d = plate_distance(a, b)
-    if d > limit and (a in b or b in a):
-        return limit
-    return d
+def compatible(a: str, b: str, limit: int = 1, folded: bool = False) -> bool:
+    """Two reads of one plate: equal but for glyph twins, at most ``limit``
+    characters apart, or one inside the other (a plate half hidden or cut by
+    the frame edge; at least 4 characters)."""
+    if not folded:
+        a, b = twin_fold(a), twin_fold(b)
+    if a == b:
+        return True
+    if min(len(a), len(b)) >= 4 and (a in b or b in a):
+        return True
+    return plate_distance(a, b) <= limit
 
 
 def plate_distance(a: str, b: str) -> int:
