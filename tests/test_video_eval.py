@@ -22,11 +22,11 @@ def lpr_eval(args, tmp_path, timeout=300):
                           capture_output=True, text=True, timeout=timeout)
 
 
-def synthetic_clip(path, cars, gap_s=0.4, fps=15.0):
+def synthetic_clip(path, cars, gap_s=0.4, fps=15.0, **scene):
     """The synthetic street scene written to a video, with its truth spans:
     each car from the first to the last frame its plate is fully in view."""
     from lpr_camera.synthetic import SceneConfig, SyntheticScene
-    scene = SyntheticScene(SceneConfig(cars=tuple(cars), gap_s=gap_s, fps=fps, seed=3))
+    scene = SyntheticScene(SceneConfig(cars=tuple(cars), gap_s=gap_s, fps=fps, seed=3, **scene))
     spans: dict[int, list] = {}
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*'mp4v'), fps, (1280, 720))
     for i in range(scene.num_frames):
@@ -57,6 +57,17 @@ def test_synthetic_cars_in_a_queue_are_one_event_each(tmp_path):
     assert len(report['events']) == 3 and report['merged'] == 0 and report['duplicates'] == 0, result.stderr
     assert report['true_positives'] >= 2, result.stderr
     assert report['delay_s'] is not None and report['delay_s']['p50'] < 5.0
+
+
+@pytest.mark.graph
+def test_side_by_side_and_stop_and_go_cars_are_one_event_each(tmp_path):
+    """Car 1 comes the other way in the far lane beside car 0 (two plates in
+    one frame, each hidden for a moment as they cross); car 2 stops for 3 s."""
+    clip = tmp_path / 'lanes.mp4'
+    truth = synthetic_clip(clip, ['UK:LM79ADV', 'SK:BA123XY', 'UK:MT23BKG'], far_lane=(1,), stops=((2, 3.0),))
+    report, result = run_and_report(clip, truth, tmp_path)
+    assert len(report['events']) == 3 and report['merged'] == 0 and report['duplicates'] == 0, result.stderr
+    assert report['true_positives'] >= 2, result.stderr
 
 
 @pytest.mark.graph

@@ -125,9 +125,15 @@ class Score:
 
     @property
     def merged(self) -> int:
-        """Events whose sightings cover two or more truth spans: two vehicles
-        made into one event (the worst outcome: a car lost, a plate invented)."""
-        return sum(1 for e in self.events if len(self.spans_covered(e.event)) >= 2)
+        """Events whose sightings cover two truth spans one after the other: two
+        vehicles made into one event (the worst outcome: a car lost, a plate invented)."""
+        return sum(1 for e in self.events if self._covers_two_in_turn(e.event))
+
+    def _covers_two_in_turn(self, event: EventRecord) -> bool:
+        """Its sightings cover two spans one after the other (side-by-side spans,
+        overlapping in time, cannot be told apart by time alone)."""
+        spans = sorted((self.truth[i] for i in self.spans_covered(event)), key=lambda s: s.start_s)
+        return any(b.start_s >= a.end_s for a, b in zip(spans, spans[1:]))
 
     def spans_covered(self, event: EventRecord, inset_s: float = 0.25) -> list[int]:
         if event.first_s is None or event.last_s is None:

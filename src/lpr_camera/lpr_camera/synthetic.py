@@ -89,6 +89,7 @@ class SceneConfig:
     gap_s: float = 1.0     # empty road between one car leaving and the next entering
     noise: float = 3.0     # standard deviation of the per-pixel noise, grey levels
     stops: tuple[tuple[int, float], ...] = ()  # (car index, seconds): stop-and-go at mid-frame
+    far_lane: tuple[int, ...] = ()   # car indices that come the other way in the far lane, beside the car before
 
     def __post_init__(self) -> None:
         if self.cars is not None:
@@ -102,6 +103,7 @@ class SceneConfig:
             (self.noise < 0, 'noise must be >= 0'),
             (any(len(stop) != 2 or stop[1] < 0 for stop in self.stops), 'stops are (car index, seconds >= 0)'),
             (self.cars is None and self.car_count < 1, 'car_count must be >= 1'),
+            (any(i < 1 for i in self.far_lane), 'far_lane holds car indices >= 1 (beside the car before)'),
             (self.cars is not None and not self.cars, 'cars must not be empty'),
             (not self.formats, 'formats must not be empty'),
         ) if bad]
@@ -520,6 +522,7 @@ class _Car:
     enter_s: float       # time its front edge reaches the frame
     y_top: int
     stop_s: float = 0.0  # it waits this long with its centre mid-frame (stop and go)
+    oncoming: bool = False  # far lane: drives right to left
 
 
 @dataclass(frozen=True)
@@ -637,8 +640,7 @@ class SyntheticScene:
         self._scale = min(self.config.width / 1280, self.config.height / 720)
         rng = np.random.default_rng(self.config.seed)
         self._cars = self._plan_cars(rng)
-        last = self._cars[-1]
-        period = last.enter_s + self._crossing_s(last) + self.config.gap_s
+        period = max(c.enter_s + self._crossing_s(c) for c in self._cars) + self.config.gap_s
         self.num_frames = max(1, math.ceil(period * self.config.fps))
         self._background = self._render_background(rng)
         self._noise = self._make_noise(rng)
@@ -683,14 +685,19 @@ class SyntheticScene:
             plates = [(fmt, _PLATE_FORMATS[fmt].make(rng)) for fmt in order]
         cars, t = [], cfg.gap_s / 2
         for car_id, (fmt, display) in enumerate(plates):
+            far = car_id in cfg.far_lane
             width = int(round(rng.uniform(0.42, 0.52) * 1280 * self._scale))
+            bottom = rng.uniform(0.92, 0.97)
+            if far:   # oncoming, beside the car before it: further away, smaller, higher in the frame
+                width, bottom = int(width * 0.62), rng.uniform(0.56, 0.6)
+                t = cars[-1].enter_s
             height = int(width * 0.62 * 1.06)
-            y_top = int(cfg.height * rng.uniform(0.92, 0.97)) - height
+            y_top = int(cfg.height * bottom) - height
             colour = _CAR_COLOURS[int(rng.integers(len(_CAR_COLOURS)))]
             stop_s = sum(sec for index, sec in cfg.stops if index == car_id)
-            car = _Car(car_id, compact(display), fmt, display, colour, width, t, max(0, y_top), stop_s)
+            car = _Car(car_id, compact(display), fmt, display, colour, width, t, max(0, y_top), stop_s, far)
             cars.append(car)
-            t += self._crossing_s(car) + cfg.gap_s
+            t = max(c.enter_s + self._crossing_s(c) for c in cars) + cfg.gap_s
         return cars
 
     def _crossing_s(self, car: _Car) -> float:
@@ -705,9 +712,12 @@ class SyntheticScene:
         return moving * self.config.speed
 
     def _visible(self, index: int):
+        """(car, x) in view, far lane first (drawn behind)."""
         t = (index % self.num_frames) / self.config.fps
-        for car in self._cars:
+        for car in sorted(self._cars, key=lambda c: c.y_top):
             x = int(round(-car.width + self._travelled(car, t)))
+            if car.oncoming:
+                x = self.config.width - car.width - x
             if -car.width < x < self.config.width:
                 yield car, x
 

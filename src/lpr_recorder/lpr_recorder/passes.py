@@ -281,8 +281,9 @@ class PassAggregator:
             totals[r.text] += r.confidence
         weight = sum(totals.values()) or 1.0
         candidates = tuple((t, w / weight) for t, w in totals.most_common(5))
-        return Decision(stage, p.event_id, p.camera_id, text, confidence, p.first_ns, p.last_ns,
-                        len(p.reads), best, candidates, direction(p.reads))
+        seen = [r.stamp_ns for r in p.cluster()] or [p.first_ns, p.last_ns]
+        return Decision(stage, p.event_id, p.camera_id, text, confidence, min(seen), max(seen),
+                        len(p.reads), best, candidates, direction(p.cluster()))
 
 
 # Characters plate fonts draw alike; a repeat may differ only in these.
