@@ -1,3 +1,4 @@
+import cv2
 import datetime as dt
 import sqlite3
 
@@ -8,6 +9,8 @@ from lpr_recorder.images import ImageStore, ImageStoreError
 from lpr_recorder.journal import PENDING, SENT, Event, Journal, JournalError, sqlite_url
 from lpr_recorder.passes import Observation, PassAggregator, PassConfig
 from lpr_recorder.writer import EventWriter, Evidence
+
+JPEG = cv2.imencode('.jpg', np.full((48, 64, 3), 90, np.uint8))[1].tobytes()   # a real frame
 
 UTC = dt.timezone.utc
 
@@ -58,13 +61,13 @@ def test_writer_stores_images_then_row(tmp_path):
     j = Journal(sqlite_url(tmp_path / 'j.sqlite'))
     store = ImageStore(tmp_path / 'images')
     crop = np.full((30, 100, 3), 200, np.uint8)
-    d = decision(payload=Evidence(b'\xff\xd8fake-jpeg', crop, 42))
+    d = decision(payload=Evidence(JPEG, crop, 42))
     row = EventWriter(j, store, site_id='gate-1', gps=(48.15, 17.11)).commit(d)
     assert row.plate == 'AB12CDE' and row.site_id == 'gate-1' and row.read_count == 3
     assert (row.latitude, row.longitude) == (48.15, 17.11)
     assert row.processed_path.endswith('_processed.jpg') and (store.root / row.processed_path).is_file()
     assert row.frame_path.startswith('cam0/2025/06/15/') and row.frame_path.endswith('_frame.jpg')
-    assert (store.root / row.frame_path).read_bytes() == b'\xff\xd8fake-jpeg'
+    assert (store.root / row.frame_path).read_bytes() == JPEG
     assert (store.root / row.plate_path).stat().st_size > 0
     assert row.frame_seq == 42
     assert not list(store.root.rglob('.*.tmp'))
@@ -78,7 +81,7 @@ def test_writer_leaves_no_orphans_when_the_row_fails(tmp_path):
         raise JournalError('disk I/O error')
     j.add = refuse                       # the row cannot be written; the journal still answers
     with pytest.raises(JournalError):
-        EventWriter(j, store).commit(decision(payload=Evidence(b'jpeg', None)))
+        EventWriter(j, store).commit(decision(payload=Evidence(JPEG, None)))
     assert not [p for p in store.root.rglob('*') if p.is_file()]
 
 
@@ -160,7 +163,7 @@ def test_a_failed_retry_keeps_the_images_of_a_committed_row(tmp_path):
     j = Journal(sqlite_url(tmp_path / 'j.sqlite'))
     store = ImageStore(tmp_path / 'images')
     writer = EventWriter(j, store)
-    d = decision(payload=Evidence(b'\xff\xd8jpeg', None))
+    d = decision(payload=Evidence(JPEG, None))
     row = writer.commit(d)
     original_add = j.add
 

@@ -174,3 +174,40 @@ def test_recorder_retries_when_the_disk_refuses_and_loses_nothing(ros, tmp_path)
     assert node.journal.count() == 1
     node.trigger_deactivate()
     node.destroy_node()
+
+
+def test_recorder_refuses_poison_reads_at_the_door_and_records_the_rest(ros, tmp_path):
+    """A NaN confidence (once stored as NULL into a NOT NULL column, retried
+    forever) and a frame that is not an image must not hold up good events."""
+    import math
+
+    from lpr_interfaces.msg import PlateEvent, PlateRead
+
+    from lpr_recorder.node import RecorderNode
+    context, executor = ros
+    node = make(RecorderNode, context, executor, db_url=f'sqlite:///{tmp_path / "j.sqlite"}',
+                image_dir=str(tmp_path / 'images'), gap_s=0.3, preview_reads=0)
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    p = probe(context, executor)
+    events = []
+    p.create_subscription(PlateEvent, 'plates/events', events.append, qos.EVENTS)
+    pub = p.create_publisher(PlateReadArray, 'plates/reads', qos.RESULTS)
+    assert wait_for(lambda: pub.get_subscription_count() > 0)
+    for i in range(6):
+        msg = PlateReadArray()
+        msg.header.frame_id = 'cam-t'
+        ns = time.time_ns()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = ns // 10**9, ns % 10**9
+        msg.frame.format, msg.frame.data = 'jpeg', list(b'not a jpeg at all')
+        poison = PlateRead(text='ZZ99ZZZ', confidence=math.nan)
+        good = PlateRead(text='AB12CDE', confidence=0.9)
+        good.detection.box.width = 100.0
+        msg.reads = [poison, good]
+        pub.publish(msg)
+        time.sleep(0.05)
+    assert wait_for(lambda: events, timeout=20), 'the good event waited behind the poison reads'
+    assert [e.best.text for e in events] == ['AB12CDE'] and events[0].frame_path == ''
+    assert node.status.values.get('bad_reads') == 6
+    assert node.journal.count() == 1 and node.writer.bad_frames == 1
+    node.trigger_deactivate()
+    node.destroy_node()

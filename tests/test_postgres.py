@@ -11,6 +11,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from lpr_recorder.images import ImageStore
@@ -65,7 +67,7 @@ def test_journal_on_postgresql(postgres_url, tmp_path):
     agg = PassAggregator(PassConfig(preview_reads=0))
     for i in range(3):
         agg.add(Observation('cam0', 1_750_000_000_000_000_000 + i * 10**8, 'AB12CDE', 0.9,
-                            (10, 20, 100, 30), payload=Evidence(b'\xff\xd8jpeg', None)))
+                            (10, 20, 100, 30), payload=Evidence(cv2.imencode('.jpg', np.zeros((8, 8, 3), np.uint8))[1].tobytes(), None)))
     (d,) = agg.flush()
     row = EventWriter(j, store, site_id='gate', gps=(48.1, 17.1)).commit(d)
     again = Journal(postgres_url)                 # a second process: already current

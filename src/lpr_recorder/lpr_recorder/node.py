@@ -18,6 +18,7 @@ from lpr_recorder.journal import Event, Journal, JournalError, resolve_url
 from lpr_recorder.passes import FINAL, Decision, Observation, PassAggregator
 from lpr_recorder.recovery import recover
 from lpr_recorder.retention import Retention, policy_from_config
+from lpr_recorder.validate import BadRead, clean_read
 from lpr_recorder.writer import EventWriter, Evidence
 
 
@@ -84,6 +85,7 @@ class RecorderNode(LprNode):
         self._stopping = threading.Event()
         self._sub = self._timer = None
         self.committed = 0
+        self._told: set[str] = set()   # kinds of refused input already logged
         self.frames = 0                      # reads messages received (frames through OCR)
         # Capture stamp -> reads arriving here, for frames with plates. Wall clock on
         # both sides (the camera stamps with time.time_ns()); meaningless for a
@@ -153,13 +155,33 @@ class RecorderNode(LprNode):
         camera = msg.header.frame_id or self.get_namespace().strip('/') or 'camera'
         for read in msg.reads:
             if read.text:
-                self._dispatch(self.passes.add(self._observation(camera, stamp_ns, msg, read)))
+                observation = self._observation(camera, stamp_ns, msg, read)
+                if observation is not None:
+                    self._dispatch(self.passes.add(observation))
 
-    def _observation(self, camera: str, stamp_ns: int, msg: PlateReadArray, read: PlateRead) -> Observation:
+    def _observation(self, camera: str, stamp_ns: int, msg: PlateReadArray, read: PlateRead) -> Observation | None:
+        """The read as the passes take it, checked at the door (lpr_recorder.validate)."""
         b = read.detection.box
-        return Observation(camera, stamp_ns, read.text, float(read.confidence), (b.x, b.y, b.width, b.height),
-                           tuple(read.char_confidences), read.region, read.format,
-                           payload=_evidence(msg, read))
+        try:
+            r = clean_read(camera, read.text, read.confidence, read.char_confidences,
+                           (b.x, b.y, b.width, b.height), read.region, read.format)
+        except BadRead as exc:
+            self._refused('bad_reads', f'read {read.text[:40]!r} refused: {exc}')
+            return None
+        for part in r.dropped:
+            self._refused('bad_read_parts', f'read {r.text!r} kept without its {part}')
+        return Observation(r.camera, stamp_ns, r.text, r.confidence, r.box, r.char_confidences, r.region,
+                           r.format, payload=_evidence(msg, read))
+
+    def _refused(self, counter: str, message: str) -> None:
+        """Counted every time; logged once per kind of problem (then every minute)."""
+        self.status.count(counter)
+        kind = message.split(':', 1)[-1].split('(')[0].strip()
+        if kind not in self._told:
+            self._told.add(kind)
+            self.get_logger().warning(message)
+        else:
+            self.get_logger().warning(message, throttle_duration_sec=60.0)
 
     def _tick(self) -> None:
         now = self.clock.now_ns()
@@ -227,6 +249,7 @@ class RecorderNode(LprNode):
     def fill_status(self, status) -> None:
         if self.passes is not None:
             status.values.update(committed=self.committed, open_passes=self.passes.open_count,
+                                 bad_frames=self.writer.bad_frames if self.writer else 0,
                                  ignored_reads=self.passes.ignored, frames=self.frames,
                                  read_latency_n=len(self.read_latency),
                                  **self.read_latency.summary('read_latency_ms'))

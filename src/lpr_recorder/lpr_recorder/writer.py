@@ -11,6 +11,7 @@ from lpr_common.images import encode_jpeg
 from lpr_recorder.images import ImageStore
 from lpr_recorder.journal import Event, Journal
 from lpr_recorder.passes import Decision
+from lpr_recorder.validate import is_image
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class EventWriter:
         self.save_processed = save_processed
         self.jpeg_quality = jpeg_quality
         self.gps = gps
+        self.bad_frames = 0   # frames that were not images: the event is stored without them
 
     def commit(self, d: Decision) -> Event:
         """Images first (durable), then the row that references them."""
@@ -79,7 +81,10 @@ class EventWriter:
         if evidence is None:
             return
         if self.save_frame and evidence.frame_jpeg:
-            yield 'frame', evidence.frame_jpeg
+            if is_image(evidence.frame_jpeg):   # evidence must be a picture, not whatever bytes came
+                yield 'frame', evidence.frame_jpeg
+            else:
+                self.bad_frames += 1
         crop = evidence.plate_crop
         if crop is None or not crop.size:
             return
