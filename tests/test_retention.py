@@ -39,12 +39,36 @@ def test_quota_deletes_oldest_uploaded_first(tmp_path):
     assert report.freed_bytes == 2000 and report.deleted_pending == 0
 
 
-def test_disk_about_to_fill_deletes_pending_too_and_says_so(tmp_path):
+def test_the_floor_takes_uploaded_events_and_keeps_the_rest_by_default(tmp_path):
     j, store = make(tmp_path, [PENDING, PENDING, SENT])
-    # the disk has 500 bytes free and the floor is 2500: 2000 bytes (two events) must go
+    # 500 bytes free, floor 2500: 2000 bytes should go, but only one event is uploaded
     report = Retention(j, store, RetentionPolicy(min_free_bytes=2500), free_bytes=lambda: 500).enforce(NOW)
+    assert plates(j) == ['P0', 'P1']             # the uploaded one went; nothing un-uploaded did
+    assert report.deleted_for_floor == 1 and report.deleted_pending == 0 and report.short_bytes == 1000
+    assert report.is_error and 'NOT YET UPLOADED' not in report.summary() and 'kept' in report.summary()
+
+
+def test_deleting_unuploaded_events_takes_an_explicit_setting(tmp_path):
+    j, store = make(tmp_path, [PENDING, PENDING, SENT])
+    policy = RetentionPolicy(min_free_bytes=2500, delete_unuploaded=True)
+    report = Retention(j, store, policy, free_bytes=lambda: 500).enforce(NOW)
     assert plates(j) == ['P1']                   # sent first, then the oldest pending
-    assert report.deleted_pending == 1 and 'NOT YET UPLOADED' in report.summary()
+    assert report.deleted_pending == 1 and 'NOT YET UPLOADED' in report.summary() and report.is_error
+
+
+def test_the_default_floor_is_relative_to_the_partition(tmp_path):
+    """A 15 MB partition with 5 MB free must not lose events to a 1 GB floor."""
+    from lpr_recorder.config import RecorderConfig
+    from lpr_recorder.retention import policy_from_config
+    j, store = make(tmp_path, [SENT, PENDING, SENT, PENDING, SENT, PENDING])
+    policy = policy_from_config(RecorderConfig())
+    retention = Retention(j, store, policy, free_bytes=lambda: 5_000_000, total_bytes=lambda: 15_000_000)
+    report = retention.enforce(NOW)
+    assert report.deleted == 0 and not report.is_error and retention.floor_bytes() == 750_000
+    assert len(plates(j)) == 6
+    nearly_full = Retention(j, store, policy, free_bytes=lambda: 749_000, total_bytes=lambda: 15_000_000)
+    report = nearly_full.enforce(NOW)
+    assert report.deleted_for_floor == 1 and report.deleted_pending == 0   # one uploaded event (1000 B) goes
 
 
 def test_no_policy_deletes_nothing(tmp_path):

@@ -23,7 +23,7 @@ from typing import Callable
 
 import yaml
 
-from lpr import graph
+from lpr import graph, shm
 
 _PR_SET_PDEATHSIG = 1
 
@@ -77,6 +77,7 @@ class GraphRunner:
         self.ready_timeout_s = 120.0
         self.monitor_events: list = []   # final events seen on the events topic
         self.monitor_arrivals: dict = {}  # event id -> wall-clock ns it was seen
+        self._shm_before: set[str] = set()
         self.last_status: dict = {}      # last /diagnostics values per node
 
     # -- start --------------------------------------------------------------
@@ -109,6 +110,8 @@ class GraphRunner:
             raise FileNotFoundError(f'params file not found: {self.options.params_file}')
         self._write_overrides()
         env = self.environment()
+        self._reclaim_shm(older_than_s=10.0)   # left by graphs that were killed
+        self._shm_before = shm.segment_names()
         from lpr.monitor import GraphMonitor  # rclpy in the runner only for watching
         self.monitor = GraphMonitor(self.options.namespace, self.on_event, env)
         for spec in self.specs():
@@ -208,6 +211,14 @@ class GraphRunner:
             self.monitor = None
         if self._override_file is not None:
             self._override_file.unlink(missing_ok=True)
+        # segments of our nodes that died without cleaning up (a node killed hard)
+        self._reclaim_shm(among=shm.segment_names() - self._shm_before)
+
+    def _reclaim_shm(self, **kwargs) -> None:
+        cleaned = shm.clean(**kwargs)
+        if cleaned.files:
+            self._log(f'removed {cleaned.files} shared-memory files ({cleaned.bytes / 1e6:.0f} MB) '
+                      'left by DDS processes that died')
 
     def _signal(self, child: Child, sig: int) -> None:
         if child.exit_code is None:

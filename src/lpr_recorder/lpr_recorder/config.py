@@ -29,7 +29,11 @@ class RecorderConfig:
     jpeg_quality: int = param(92, 'JPEG quality of stored crops, 1..100')
     retention_days: float = param(0.0, 'delete uploaded events older than this many days (0 = keep)')
     retention_max_gb: float = param(0.0, 'keep event images under this many GB, oldest uploaded go first (0 = no quota)')
-    retention_min_free_gb: float = param(1.0, 'keep at least this much disk free, oldest uploaded go first (0 = no floor)')
+    retention_min_free_percent: float = param(5.0, 'keep at least this share of the partition free, oldest uploaded '
+                                                   'events go first (0 = no relative floor)')
+    retention_min_free_gb: float = param(0.0, 'keep at least this many GB free, whichever floor is larger (0 = none)')
+    retention_delete_unuploaded: bool = param(False, 'let the free-space floor delete events not yet uploaded '
+                                                     '(else they stay and the node reports an error)')
     retention_period_s: float = param(600.0, 'how often retention runs')
     queue_size: int = param(256, 'decided events waiting for the disk before new ones are refused')
 
@@ -46,6 +50,7 @@ class RecorderConfig:
         check(self.max_pass_s > self.gap_s, 'max_pass_s must be larger than gap_s')
         check(1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in 1..100')
         check(self.queue_size >= 1, 'queue_size must be >= 1')
+        check(0.0 <= self.retention_min_free_percent < 100.0, 'retention_min_free_percent must be in 0..100')
         check(min(self.retention_days, self.retention_max_gb, self.retention_min_free_gb) >= 0,
               'retention limits must be >= 0')
         check(self.retention_period_s > 0, 'retention_period_s must be > 0')

@@ -229,9 +229,12 @@ class RecorderNode(LprNode):
 
     def _enforce_retention(self) -> None:
         report = self.retention.enforce()
-        if report.deleted_pending:
+        if report.is_error:
+            self.status.count('deleted_for_floor', report.deleted_for_floor)
+            self.status.count('deleted_unuploaded', report.deleted_pending)
             self.status.set(ERROR, report.summary())
             self.get_logger().error(report.summary())
+            self.publish_status()
         elif report.deleted:
             self.get_logger().info(report.summary())
 
