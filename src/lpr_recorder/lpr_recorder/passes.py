@@ -73,11 +73,14 @@ class Pass:
     match_distance: int = 1
     _voted: tuple[str, float] | None = None
 
-    def add(self, obs: Observation) -> None:
+    def add(self, obs: Observation, fits: bool = True) -> None:
+        """Take a read; one whose text does not fit (a misread, or the next
+        vehicle) neither moves the track nor keeps the pass open."""
         self.reads.append(_strip(obs))
-        if obs.box[2] > 0 and obs.stamp_ns >= self.last_ns:
+        if fits and obs.box[2] > 0 and obs.stamp_ns >= self.last_ns:
             self.last_box = obs.box
-        self.last_ns = max(self.last_ns, obs.stamp_ns)
+        if fits:
+            self.last_ns = max(self.last_ns, obs.stamp_ns)
         self.first_ns = min(self.first_ns, obs.stamp_ns)
         held = self.best_by_text.get(obs.text)
         if held is None or obs.confidence > held.confidence:
@@ -158,7 +161,7 @@ class PassAggregator:
         p, fits = self._match(obs)
         if p is None:
             p = self._new_pass(obs)
-        p.add(obs)
+        p.add(obs, fits)
         if p.closed_ns is not None:          # a repeat: it rejoins its earlier pass
             return closed
         if fits:
