@@ -401,6 +401,9 @@ def run_player_through_graph(make_player: Callable, topic: str, count: int, star
                 if not cancel.is_set():
                     out.error = f'no subscriber on {player.played_names[topic]} after {SUBSCRIBER_TIMEOUT_S:.0f} s'
                 return
+            deadline = time.monotonic() + SUBSCRIBER_TIMEOUT_S   # as the camera: only once every node is active
+            while not runner.all_active() and time.monotonic() < deadline and not cancel.is_set():
+                time.sleep(0.1)
             log(f'[lpr] eval: playing {count} frames at rate {rate or "max"}')
             out.played_s = player.play(rate)
             out.bag_start_ns = getattr(player, 'start_ns', out.bag_start_ns)   # a video is stamped as played
@@ -412,7 +415,7 @@ def run_player_through_graph(make_player: Callable, topic: str, count: int, star
         except Exception as exc:  # noqa: BLE001 - reported, the graph is stopped either way
             out.error = f'{type(exc).__name__}: {exc}'
         finally:
-            runner.request_stop()
+            runner.request_stop('evaluation finished')
 
     def on_signal(*_):
         cancel.set()
@@ -514,4 +517,6 @@ def cmd_eval_bag(args) -> int:
                   'frames_played': run.played, 'graph_idle': run.idle, 'error': run.error or None,
                   'node_status': run.status, **result.to_dict()}
         Path(args.json).write_text(json.dumps(report, indent=2) + '\n')
+    if run.code == 130:
+        return 130
     return 1 if (run.code or run.error) else 0

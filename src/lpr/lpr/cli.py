@@ -124,7 +124,10 @@ def cmd_events(args) -> int:
     except JournalError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
-    for e in reversed(journal.latest(args.limit)):
+    rows = journal.latest(args.limit)
+    if not rows:
+        print(f'no events yet in {journal.url}', file=sys.stderr)
+    for e in reversed(rows):
         print(f'{e.best_seen.astimezone():%Y-%m-%d %H:%M:%S}  {e.camera_id:<6} {e.plate:<10} '
               f'conf {e.confidence:.2f}  reads {e.read_count:<3} {e.upload_state:<8} {e.frame_path}')
     return 0

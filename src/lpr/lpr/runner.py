@@ -78,6 +78,7 @@ class GraphRunner:
         self.monitor_events: list = []   # final events seen on the events topic
         self.monitor_arrivals: dict = {}  # event id -> wall-clock ns it was seen
         self._shm_before: set[str] = set()
+        self._stop_reason = ''
         self.last_status: dict = {}      # last /diagnostics values per node
 
     # -- start --------------------------------------------------------------
@@ -147,11 +148,12 @@ class GraphRunner:
         reason, code = None, 0
         while reason is None:
             if self._stop.wait(0.2):
-                reason = 'interrupted'
+                reason = self._stop_reason or 'interrupted'
+                code = 130 if reason == 'interrupted' else 0
             elif deadline is not None and time.monotonic() >= deadline:
                 reason = 'duration reached'
             elif self._camera_pending is not None:
-                if self._all_active():
+                if self.all_active():
                     self.start_node(self._camera_pending)
                     self._camera_pending = None
                 elif time.monotonic() > ready_by:
@@ -169,16 +171,19 @@ class GraphRunner:
         self.stop()
         return code
 
-    def _all_active(self) -> bool:
+    def all_active(self) -> bool:
         """The camera starts last: frames published before the detector, OCR and
         recorder are up would be lost (a file or the synthetic scene has no rerun)."""
         status = dict(self.monitor.status) if self.monitor is not None else {}
         waiting = [c.spec.name for c in self.children if c.spec.lifecycle]
         return all(status.get(name, {}).get('lifecycle') == 'active' for name in waiting)
 
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str = 'interrupted') -> None:
+        """Stop in order (a second request stops hard). ``reason`` is logged;
+        'interrupted' (a signal) makes ``wait`` return 130, as shells expect."""
         if self._stop.is_set():
             self._hard_stop = True
+        self._stop_reason = self._stop_reason or reason
         self._stop.set()
 
     # -- stop ---------------------------------------------------------------

@@ -61,6 +61,11 @@ class PlateFinder:
             found.append(FoundPlate(box, crop, rect))
         return found
 
+    def warm_up(self, width: int = 1280, height: int = 720) -> None:
+        """One inference on a blank frame: runtimes allocate and tune on the
+        first run (hundreds of ms), which would otherwise fall on the first car."""
+        self.detector.detect(np.zeros((height, width, 3), np.uint8))
+
     def _keep(self, boxes: list[Box], w: int, h: int) -> list[Box]:
         return [b for b in boxes if b.width >= self.min_plate_width and not self._at_edge(b, w, h)]
 

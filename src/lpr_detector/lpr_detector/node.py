@@ -32,6 +32,7 @@ class DetectorNode(LprNode):
     # -- lifecycle ----------------------------------------------------------
     def configure(self, config: DetectorConfig) -> None:
         self.finder = PlateFinder.from_config(config)
+        self.finder.warm_up()   # the first inference is slow: not on the first car's frames
         self.get_logger().info(f'plate detector {self.finder.detector.name} ready')
         self.pub = self.create_lifecycle_publisher(PlateDetectionArray, 'plates/detections', qos.RESULTS)
         self.debug_pub = self.create_lifecycle_publisher(CompressedImage, 'debug/image/compressed', qos.DEBUG)

@@ -122,6 +122,16 @@ class PlateOcr:
         ocr.notice = notice
         return ocr
 
+    def warm_up(self) -> None:
+        """One read of a blank plate-sized crop through every reader (the first
+        inference allocates and tunes; it should not fall on the first car)."""
+        crop = np.full((60, 240, 3), 200, np.uint8)
+        for reader in (self.primary, self.general):
+            if reader is not None:
+                reader.read_whole(crop)
+        if self.general is not None and self.general.line_detector is not None:
+            self.general.read(crop)
+
     @property
     def name(self) -> str:
         names = [r.recognizer.name for r in (self.primary, self.general) if r is not None]

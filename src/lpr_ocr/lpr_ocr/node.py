@@ -25,6 +25,7 @@ class OcrNode(LprNode):
 
     def configure(self, config: OcrConfig) -> None:
         self.ocr = PlateOcr.from_config(config)
+        self.ocr.warm_up()
         if self.ocr.notice:
             self.get_logger().warning(self.ocr.notice)
         self.get_logger().info(f'OCR {self.ocr.name} ready, regions {",".join(config.regions)}')
