@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
@@ -45,3 +46,26 @@ class Spinner:
         finally:
             rclpy.try_shutdown(context=self.context)
             self.thread.join(2.0)
+
+
+def wait_for_subscribers(publishers, timeout_s: float, cancel: threading.Event, settle_s: float = 0.5) -> bool:
+    """Wait until every publisher has a matched subscription, then ``settle_s``
+    more (the subscriber's side of discovery: best-effort samples published
+    before it has matched the writer are lost). False on timeout or cancel."""
+    deadline = time.monotonic() + timeout_s
+    while not cancel.is_set():
+        if all(p.get_subscription_count() > 0 for p in publishers):
+            cancel.wait(settle_s)
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
+    return False
+
+
+def close_node(node, context) -> None:
+    """Destroy a node, then shut its own context down (even if destroying failed)."""
+    try:
+        node.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=context)

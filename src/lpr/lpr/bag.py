@@ -650,19 +650,10 @@ class BagPlayer:
 
     def wait_for_subscribers(self, timeout_s: float, topics: Iterable[str] | None = None,
                              settle_s: float = 0.5) -> bool:
-        """Wait until every given (recorded) topic has a matched subscription,
-        then ``settle_s`` more (the subscriber's side of discovery: best-effort
-        samples published before it has matched the writer are lost)."""
+        """Wait until every given (recorded) topic has a matched subscription (lpr.background)."""
+        from lpr.background import wait_for_subscribers
         wanted = list(self.selected if topics is None else topics)
-        deadline = time.monotonic() + timeout_s
-        while not self._cancel.is_set():
-            if all(self.publishers[t].get_subscription_count() > 0 for t in wanted):
-                self._cancel.wait(settle_s)
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-        return False
+        return wait_for_subscribers([self.publishers[t] for t in wanted], timeout_s, self._cancel, settle_s)
 
     def play(self, rate: float = 1.0) -> float:
         """Publish every selected message; returns the seconds it took."""
@@ -692,11 +683,8 @@ class BagPlayer:
         return time.monotonic() - started
 
     def close(self) -> None:
-        import rclpy
-        try:
-            self.node.destroy_node()
-        finally:
-            rclpy.try_shutdown(context=self.context)
+        from lpr.background import close_node
+        close_node(self.node, self.context)
 
 
 def _guess_namespace(topics: Iterable[str]) -> str:

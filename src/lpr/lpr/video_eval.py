@@ -53,15 +53,8 @@ class VideoPlayer:
         self._cancel.set()
 
     def wait_for_subscribers(self, timeout_s: float, settle_s: float = 0.5) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while not self._cancel.is_set():
-            if self.publisher.get_subscription_count() > 0:
-                self._cancel.wait(settle_s)
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-        return False
+        from lpr.background import wait_for_subscribers
+        return wait_for_subscribers([self.publisher], timeout_s, self._cancel, settle_s)
 
     def play(self, rate: float = 1.0) -> float:
         """Publish every frame; returns the seconds it took."""
@@ -102,8 +95,5 @@ class VideoPlayer:
         return time.monotonic() - started
 
     def close(self) -> None:
-        import rclpy
-        try:
-            self.node.destroy_node()
-        finally:
-            rclpy.try_shutdown(context=self.context)
+        from lpr.background import close_node
+        close_node(self.node, self.context)
