@@ -18,13 +18,14 @@ def free_port() -> int:
 class EventServer:
     """Accepts ``lpr_event``; rejects plates listed in ``reject``; checks the token."""
 
-    def __init__(self, token: str = '', reject: tuple[str, ...] = ()):
-        self.token, self.reject = token, set(reject)
+    def __init__(self, token: str = '', reject: tuple[str, ...] = (), ignore: tuple[str, ...] = (),
+                 max_bytes: int = 1_000_000):
+        self.token, self.reject, self.ignore = token, set(reject), set(ignore)
         self.received: list[dict] = []
         self.connections = 0
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}'
-        self._sio = socketio.AsyncServer(async_mode='aiohttp')
+        self._sio = socketio.AsyncServer(async_mode='aiohttp', max_http_buffer_size=max_bytes)
         self._sio.on('connect', self._connect)
         self._sio.on('lpr_event', self._event)
         self._loop = asyncio.new_event_loop()
@@ -38,6 +39,8 @@ class EventServer:
         return True
 
     async def _event(self, sid, data):
+        if data.get('plate') in self.ignore:
+            await asyncio.sleep(3600)   # never acknowledged
         if data.get('plate') in self.reject:
             return {'status': 'error', 'error': 'plate refused by test server'}
         if not any(r['event_id'] == data['event_id'] for r in self.received):

@@ -106,3 +106,68 @@ def test_config_validation():
     with pytest.raises(ConfigError, match='server_url'):
         build_config(BridgeConfig, {'server_url': 'ftp://x'})
     assert build_config(BridgeConfig, {}).server_url == ''
+
+
+def real_jpeg(size=(720, 1280), seed=0) -> bytes:
+    import cv2
+    import numpy as np
+    noise = np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)   # incompressible
+    return cv2.imencode('.jpg', noise, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+
+
+def test_an_event_never_acknowledged_is_dead_lettered_and_the_queue_moves_on(journal):
+    from lpr_recorder.journal import DEAD_LETTER
+    add_events(journal, ['AAA111', 'SLOW00', 'CCC333'])
+    with EventServer(ignore=('SLOW00',)) as server:
+        transport = SocketIoTransport(server.url, timeout_s=1)
+        uploader = Uploader(journal, transport, None, 'dev1', max_attempts=2)
+        with pytest.raises(TransportError, match='no acknowledgement'):
+            uploader.run_once()                  # first attempt: back off, row stays pending
+        row = next(e for e in journal.latest(10) if e.plate == 'SLOW00')
+        assert row.upload_state == PENDING and row.upload_attempts == 1
+        assert uploader.run_once() == 2          # second attempt: dead-lettered, the next one goes
+        transport.close()
+    assert [e['plate'] for e in server.received] == ['AAA111', 'CCC333']
+    row = next(e for e in journal.latest(10) if e.plate == 'SLOW00')
+    assert row.upload_state == DEAD_LETTER and 'gave up after 2 attempts' in row.upload_error
+    assert uploader.dead_lettered == 1 and journal.count(PENDING) == 0
+
+
+def test_an_event_too_large_for_the_server_is_sent_with_smaller_images(journal, tmp_path):
+    images = tmp_path / 'images'
+    add_events(journal, ['BIG000'], images)
+    big = real_jpeg()
+    (images / 'cam0/0_frame.jpg').write_bytes(big)
+    assert len(big) > 1_000_000
+    with EventServer(max_bytes=1_000_000) as server:
+        transport = SocketIoTransport(server.url, timeout_s=5)
+        uploader = Uploader(journal, transport, images, 'dev1', max_payload_bytes=900_000)
+        assert uploader.run_once() == 1
+        transport.close()
+    (got,) = server.received
+    assert got['images_reduced'] and 0 < len(got['images']['frame']) < 900_000 and uploader.shrunk == 1
+    assert journal.count(SENT) == 1
+
+
+def test_fit_payload_drops_images_it_cannot_shrink_enough():
+    import base64
+    from lpr_bridge.uploader import fit_payload, payload_size
+    payload = {'event_id': 'x', 'images': {'frame': base64.b64encode(real_jpeg()).decode()}}
+    fitted = fit_payload(payload, 5_000)
+    assert fitted['images'] == {} and fitted['images_dropped'] and payload_size(fitted) <= 5_000
+    assert fit_payload(payload, 0) is payload
+
+
+def test_a_server_closing_the_connection_on_a_huge_payload_counts_as_an_attempt(journal, tmp_path):
+    from lpr_recorder.journal import DEAD_LETTER
+    images = tmp_path / 'images'
+    add_events(journal, ['BIG000', 'CCC333'], images)
+    (images / 'cam0/0_frame.jpg').write_bytes(real_jpeg())
+    with EventServer(max_bytes=1_000_000) as server:
+        transport = SocketIoTransport(server.url, timeout_s=2)
+        uploader = Uploader(journal, transport, images, 'dev1', max_attempts=1, max_payload_bytes=0)
+        assert uploader.run_once() == 2          # no size check: the server drops it, then the next goes
+        transport.close()
+    assert [e['plate'] for e in server.received] == ['CCC333']
+    row = next(e for e in journal.latest(10) if e.plate == 'BIG000')
+    assert row.upload_state == DEAD_LETTER and row.upload_attempts == 1 and 'closed the connection' in row.upload_error

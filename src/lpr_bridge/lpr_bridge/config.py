@@ -21,6 +21,11 @@ class BridgeConfig:
     retry_max_s: float = param(60.0, 'longest back-off')
     poll_s: float = param(5.0, 'look for pending events this often even without a new event')
     batch: int = param(50, 'pending events fetched per round')
+    max_attempts: int = param(5, 'deliveries that failed on a live connection before an event is dead-lettered '
+                                 '(kept in the journal with the reason; the queue moves on)')
+    max_payload_bytes: int = param(900_000, "largest upload; bigger events are sent with smaller images, else "
+                                            "without (python-socketio servers refuse > 1,000,000 bytes by "
+                                            'default); 0 = no limit')
 
     def validate(self) -> None:
         check(self.server_url == '' or self.server_url.split('://')[0] in ('http', 'https', 'ws', 'wss'),
@@ -30,3 +35,6 @@ class BridgeConfig:
         check(0 < self.retry_initial_s <= self.retry_max_s, 'need 0 < retry_initial_s <= retry_max_s')
         check(self.poll_s > 0, 'poll_s must be > 0')
         check(self.batch >= 1, 'batch must be >= 1')
+        check(self.max_attempts >= 1, 'max_attempts must be >= 1')
+        check(self.max_payload_bytes == 0 or self.max_payload_bytes >= 10_000,
+              'max_payload_bytes must be 0 (no limit) or >= 10000')

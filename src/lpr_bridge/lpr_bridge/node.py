@@ -31,7 +31,8 @@ class BridgeNode(LprNode):
         self.transport = SocketIoTransport(config.server_url, config.namespace, config.event_name,
                                            config.token, config.device_id, config.ack_timeout_s)
         images = resolve_image_dir(config.image_dir) if config.send_images else None
-        uploader = Uploader(self.journal, self.transport, images, config.device_id, config.batch)
+        uploader = Uploader(self.journal, self.transport, images, config.device_id, config.batch,
+                            config.max_attempts, config.max_payload_bytes)
         self.loop = SenderLoop(uploader, config.poll_s, config.retry_initial_s, config.retry_max_s,
                                self._on_state)
 
@@ -70,8 +71,9 @@ class BridgeNode(LprNode):
         if self.journal is not None:
             status.values['pending'] = self.journal.count(PENDING)
         if self.loop is not None:
-            status.values.update(sent=self.loop.uploader.sent, rejected=self.loop.uploader.rejected,
-                                 failures=self.loop.failures)
+            u = self.loop.uploader
+            status.values.update(sent=u.sent, rejected=u.rejected, dead_lettered=u.dead_lettered,
+                                 shrunk=u.shrunk, failures=self.loop.failures)
         elif self.journal is not None and self.config is not None:
             status.set(OK, 'no server configured: events queued')
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import socketio
 import socketio.exceptions
 
-from lpr_bridge.uploader import Ack, Transport, TransportError
+from lpr_bridge.uploader import Ack, DeliveryError, Transport, TransportError
 
 
 class SocketIoTransport(Transport):
@@ -30,9 +30,14 @@ class SocketIoTransport(Transport):
         try:
             reply = self._client.call(self.event, payload, namespace=self.namespace, timeout=self.timeout_s)
         except socketio.exceptions.TimeoutError:
-            raise TransportError(f'no acknowledgement from {self.url} within {self.timeout_s:.0f} s') from None
+            if not self._client.connected:
+                raise DeliveryError(f'{self.url} closed the connection during the upload (payload too '
+                                    'large for the server, or the server went away)') from None
+            raise DeliveryError(f'no acknowledgement from {self.url} within {self.timeout_s:.0f} s') from None
+        except socketio.exceptions.BadNamespaceError:
+            raise DeliveryError(f'{self.url} closed the connection before the upload') from None
         except socketio.exceptions.SocketIOError as exc:
-            raise TransportError(f'upload to {self.url} failed: {exc}') from None
+            raise DeliveryError(f'upload to {self.url} failed: {exc}') from None
         return parse_ack(reply)
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 PENDING, SENT, REJECTED = 'pending', 'sent', 'rejected'
+DEAD_LETTER = 'dead_letter'   # given up after the attempt limit; the reason is in upload_error
 
 
 class JournalError(RuntimeError):
@@ -173,12 +174,22 @@ class Journal:
             return list(s.scalars(q))
 
     def mark(self, event_id: str, state: str, error: str = '') -> None:
-        values = {'upload_state': state, 'upload_error': error[:500],
-                  'upload_attempts': Event.upload_attempts + 1}
+        """The outcome of an upload; a dead-letter ends attempts already counted."""
+        values = {'upload_state': state, 'upload_error': error[:500]}
+        if state != DEAD_LETTER:
+            values['upload_attempts'] = Event.upload_attempts + 1
         if state == SENT:
             values['uploaded_at'] = dt.datetime.now(dt.timezone.utc)
         with self._sessions.begin() as s:
             s.execute(update(Event).where(Event.event_id == event_id).values(**values))
+
+    def note_attempt(self, event_id: str, error: str) -> int:
+        """A failed delivery of a pending row: count it and keep the reason;
+        returns the attempts so far."""
+        with self._sessions.begin() as s:
+            s.execute(update(Event).where(Event.event_id == event_id)
+                      .values(upload_attempts=Event.upload_attempts + 1, upload_error=error[:500]))
+            return int(s.scalar(select(Event.upload_attempts).where(Event.event_id == event_id)) or 0)
 
     def count(self, state: str | None = None) -> int:
         from sqlalchemy import func
