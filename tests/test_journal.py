@@ -116,7 +116,7 @@ def test_migrations_upgrade_an_old_journal_and_keep_its_rows(tmp_path):
     (row,) = j.latest()
     assert row.plate == 'AB12CDE' and row.processed_path == '' and row.latitude is None
     with j.engine.connect() as c:
-        assert c.execute(text('SELECT version_num FROM alembic_version')).scalar() == '0002'
+        assert c.execute(text('SELECT version_num FROM alembic_version')).scalar() == '0003'
     j.close()
 
 
@@ -155,7 +155,7 @@ def test_a_journal_from_before_migrations_is_adopted(tmp_path):
     early.dispose()
     j = Journal(url)
     with j.engine.connect() as c:
-        assert c.execute(text('SELECT version_num FROM alembic_version')).scalar() == '0002'
+        assert c.execute(text('SELECT version_num FROM alembic_version')).scalar() == '0003'
     j.close()
 
 
@@ -174,3 +174,23 @@ def test_a_failed_retry_keeps_the_images_of_a_committed_row(tmp_path):
         writer.commit(d)
     j.add = original_add
     assert (store.root / row.frame_path).is_file()   # ...but the committed row keeps its image
+
+
+def test_a_row_the_journal_refuses_for_good_is_a_permanent_error_and_can_be_dead_lettered(tmp_path):
+    j = Journal(sqlite_url(tmp_path / 'j.sqlite'))
+    now = dt.datetime.now(dt.timezone.utc)
+    bad = Event(event_id='e1', camera_id='cam0', plate='AB12CDE', confidence=None, first_seen=now,
+                last_seen=now, best_seen=now, created_at=now)          # NOT NULL column
+    with pytest.raises(JournalError) as err:
+        j.add(bad)
+    assert err.value.permanent
+    naive = Event(event_id='e2', camera_id='cam0', plate='AB12CDE', confidence=0.9, first_seen=now.replace(tzinfo=None),
+                  last_seen=now, best_seen=now, created_at=now)
+    with pytest.raises(JournalError) as err:
+        j.add(naive)
+    assert err.value.permanent
+    j.dead_letter('e1', 'cam0', 'AB12CDE', 'NOT NULL constraint failed: events.confidence', {'text': 'AB12CDE'})
+    (letter,) = j.dead_letters()
+    assert letter.event_id == 'e1' and 'NOT NULL' in letter.reason and letter.detail == {'text': 'AB12CDE'}
+    assert letter.created_at.tzinfo is not None
+    j.close()

@@ -211,3 +211,44 @@ def test_recorder_refuses_poison_reads_at_the_door_and_records_the_rest(ros, tmp
     assert node.journal.count() == 1 and node.writer.bad_frames == 1
     node.trigger_deactivate()
     node.destroy_node()
+
+
+def test_recorder_dead_letters_an_event_the_journal_refuses_for_good(ros, tmp_path):
+    from lpr_interfaces.msg import PlateEvent, PlateRead
+
+    from lpr_recorder.journal import JournalError
+    from lpr_recorder.node import RecorderNode
+    context, executor = ros
+    node = make(RecorderNode, context, executor, db_url=f'sqlite:///{tmp_path / "j.sqlite"}',
+                image_dir=str(tmp_path / 'images'), gap_s=0.3, preview_reads=0)
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    real_commit = node.writer.commit
+
+    def refuse_the_first(d):
+        if d.text == 'ZZ99ZZZ':
+            raise JournalError('value too long for type character varying(32)', permanent=True)
+        return real_commit(d)
+    node.writer.commit = refuse_the_first
+    p = probe(context, executor)
+    events = []
+    p.create_subscription(PlateEvent, 'plates/events', events.append, qos.EVENTS)
+    pub = p.create_publisher(PlateReadArray, 'plates/reads', qos.RESULTS)
+    assert wait_for(lambda: pub.get_subscription_count() > 0)
+    for text, x in (('ZZ99ZZZ', 100.0), ('AB12CDE', 900.0)):
+        for _ in range(3):
+            msg = PlateReadArray()
+            msg.header.frame_id = 'cam-t'
+            ns = time.time_ns()
+            msg.header.stamp.sec, msg.header.stamp.nanosec = ns // 10**9, ns % 10**9
+            read = PlateRead(text=text, confidence=0.9)
+            read.detection.box.x, read.detection.box.width = x, 100.0
+            msg.reads = [read]
+            pub.publish(msg)
+            time.sleep(0.05)
+    assert wait_for(lambda: events, timeout=20), 'the good event waited behind the refused one'
+    assert [e.best.text for e in events] == ['AB12CDE']
+    (letter,) = node.journal.dead_letters()
+    assert letter.plate == 'ZZ99ZZZ' and 'character varying' in letter.reason
+    assert node.status.values.get('dead_letters') == 1 and node.status.values.get('write_errors') is None
+    node.trigger_deactivate()
+    node.destroy_node()

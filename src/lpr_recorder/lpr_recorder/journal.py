@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import (JSON, BigInteger, DateTime, Float, Integer, String, Text, TypeDecorator,
                         create_engine, event, select, update)
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError, TimeoutError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 PENDING, SENT, REJECTED = 'pending', 'sent', 'rejected'
@@ -17,7 +17,17 @@ DEAD_LETTER = 'dead_letter'   # given up after the attempt limit; the reason is 
 
 
 class JournalError(RuntimeError):
-    """The journal cannot be opened or written."""
+    """The journal cannot be opened or written. ``permanent``: this row can
+    never be written (a constraint, bad data), as opposed to a locked or full
+    database that a retry may get past."""
+
+    def __init__(self, message: str, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _is_transient(exc: SQLAlchemyError) -> bool:
+    return isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, TimeoutError))
 
 
 class UtcDateTime(TypeDecorator):
@@ -74,6 +84,19 @@ class Event(Base):
     upload_error: Mapped[str] = mapped_column(Text, default='')
     uploaded_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
+
+
+class DeadLetter(Base):
+    """An event the journal refused for good (constraint, bad data), with the reason."""
+    __tablename__ = 'dead_letters'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), index=True)
+    camera_id: Mapped[str] = mapped_column(Text, default='')
+    plate: Mapped[str] = mapped_column(Text, default='')
+    reason: Mapped[str] = mapped_column(Text)
+    detail: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
@@ -160,7 +183,25 @@ class Journal:
                 s.add(row)
             return row
         except SQLAlchemyError as exc:
-            raise JournalError(f'cannot write event {row.event_id}: {_short(exc)}') from None
+            raise JournalError(f'cannot write event {row.event_id}: {_short(exc)}',
+                               permanent=not _is_transient(exc)) from None
+        except (ValueError, TypeError) as exc:   # a value no column can take
+            raise JournalError(f'cannot write event {row.event_id}: {exc}', permanent=True) from None
+
+    def dead_letter(self, event_id: str, camera_id: str, plate: str, reason: str, detail: dict) -> None:
+        """Keep an event the journal refused for good, with the reason."""
+        letter = DeadLetter(event_id=event_id[:36], camera_id=camera_id, plate=plate, reason=reason,
+                            detail=detail, created_at=dt.datetime.now(dt.timezone.utc))
+        try:
+            with self._sessions.begin() as s:
+                s.add(letter)
+        except SQLAlchemyError as exc:
+            raise JournalError(f'cannot write dead letter {event_id}: {_short(exc)}',
+                               permanent=not _is_transient(exc)) from None
+
+    def dead_letters(self, limit: int = 100) -> list['DeadLetter']:
+        with self._sessions() as s:
+            return list(s.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)))
 
     def has(self, event_id: str) -> bool:
         with self._sessions() as s:

@@ -212,20 +212,45 @@ class RecorderNode(LprNode):
         """A full disk, a read-only directory or a locked database: say so on the
         status topic and retry with back-off; the decisions behind wait in the
         bounded queue (the oldest are dropped and counted when it is full). The
-        writer leaves nothing half-written. Gives up only when the node stops."""
+        writer leaves nothing half-written. Gives up only when the node stops.
+        An event the journal refuses for good (a constraint, bad data) is not
+        retried: it goes to the dead letters with the reason, and the queue moves on."""
         delay = 0.5
         while True:
             try:
                 return self.writer.commit(d)
-            except (JournalError, ImageStoreError, OSError) as exc:
-                self.status.count('write_errors')
-                self.status.set(ERROR, f'cannot record events: {exc}; retrying')
-                self.get_logger().error(f'event {d.text} not recorded yet: {exc}', throttle_duration_sec=10.0)
-                self.publish_status()
-                if self._stopping.wait(delay):
-                    self.get_logger().error(f'event {d.event_id} ({d.text}) lost at shutdown: {exc}')
+            except JournalError as exc:
+                if exc.permanent:
+                    self._dead_letter(d, str(exc))
                     return None
-                delay = min(delay * 2, 30.0)
+                error: Exception = exc
+            except (ImageStoreError, OSError) as exc:
+                error = exc
+            if not self._retry_later(d, error, delay):
+                return None
+            delay = min(delay * 2, 30.0)
+
+    def _retry_later(self, d: Decision, error: Exception, delay: float) -> bool:
+        """Report a write that failed for now; wait ``delay``; False when the node stops meanwhile."""
+        self.status.count('write_errors')
+        self.status.set(ERROR, f'cannot record events: {error}; retrying')
+        self.get_logger().error(f'event {d.text} not recorded yet: {error}', throttle_duration_sec=10.0)
+        self.publish_status()
+        if self._stopping.wait(delay):
+            self.get_logger().error(f'event {d.event_id} ({d.text}) lost at shutdown: {error}')
+            return False
+        return True
+
+    def _dead_letter(self, d: Decision, reason: str) -> None:
+        self.status.count('dead_letters')
+        self.get_logger().error(f'event {d.event_id} ({d.text[:40]!r}) can never be recorded, kept as a dead '
+                                f'letter: {reason}')
+        detail = {'text': d.text, 'confidence': repr(d.confidence), 'read_count': d.read_count,
+                  'first_ns': d.first_ns, 'last_ns': d.last_ns, 'candidates': [t for t, _ in d.candidates]}
+        try:
+            self.journal.dead_letter(d.event_id, d.camera_id[:200], d.text[:200], reason, detail)
+        except JournalError as exc:
+            self.get_logger().error(f'dead letter for {d.event_id} not written either: {exc}')
 
     def _enforce_retention(self) -> None:
         report = self.retention.enforce()
