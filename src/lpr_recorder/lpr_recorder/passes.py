@@ -71,12 +71,16 @@ class Pass:
     last_box: tuple[float, float, float, float] | None = None
     divergent: list[Observation] = field(default_factory=list)  # latest sure reads of another plate
     match_distance: int = 1
+    _totals: Counter = field(default_factory=Counter)   # text -> summed confidence of its reads
+    _counts: Counter = field(default_factory=Counter)   # text -> reads
     _voted: tuple[str, float] | None = None
 
     def add(self, obs: Observation, fits: bool = True) -> None:
         """Take a read; one whose text does not fit (a misread, or the next
         vehicle) neither moves the track nor keeps the pass open."""
         self.reads.append(_strip(obs))
+        self._totals[obs.text] += obs.confidence
+        self._counts[obs.text] += 1
         if fits and obs.box[2] > 0 and obs.stamp_ns >= self.last_ns:
             self.last_box = obs.box
         if fits:
@@ -90,23 +94,37 @@ class Pass:
     @property
     def voted(self) -> tuple[str, float]:
         if self._voted is None:
-            self._voted = vote([(r.text, r.confidence) for r in self.cluster()])
+            members = self.cluster_texts()
+            self._voted = vote_totals({t: self._totals[t] for t in members}, self._counts)
         return self._voted
 
-    def cluster(self) -> list[Observation]:
-        """The reads of the pass's main plate: those compatible with the text
+    def cluster_texts(self) -> set[str]:
+        """The texts of the pass's main plate: those compatible with the text
         that has the most confidence behind it (glyph twins folded)."""
-        totals: Counter = Counter()
-        for r in self.reads:
-            totals[twin_fold(r.text)] += r.confidence
-        if not totals:
-            return []
-        anchor = max(totals, key=lambda t: (totals[t], len(t)))
-        return [r for r in self.reads if compatible(twin_fold(r.text), anchor, self.match_distance, folded=True)]
+        folded: Counter = Counter()
+        for text, total in self._totals.items():
+            folded[twin_fold(text)] += total
+        if not folded:
+            return set()
+        anchor = max(folded, key=lambda t: (folded[t], len(t)))
+        return {t for t in self._totals if compatible(twin_fold(t), anchor, self.match_distance, folded=True)}
+
+    def cluster(self) -> list[Observation]:
+        """The reads of the pass's main plate (see ``cluster_texts``)."""
+        members = self.cluster_texts()
+        return [r for r in self.reads if r.text in members]
+
+    def cluster_size(self) -> int:
+        return sum(self._counts[t] for t in self.cluster_texts())
 
     def remove(self, reads: list[Observation]) -> None:
         ids = {id(r) for r in reads}
         self.reads = [r for r in self.reads if id(r) not in ids]
+        for r in reads:
+            self._totals[r.text] -= r.confidence
+            self._counts[r.text] -= 1
+            if self._counts[r.text] <= 0:
+                del self._totals[r.text], self._counts[r.text]
         for text in {r.text for r in reads}:
             if not any(r.text == text for r in self.reads):
                 self.best_by_text.pop(text, None)
@@ -260,7 +278,7 @@ class PassAggregator:
         c = self.config
         if c.preview_reads <= 0 or p.preview_sent:
             return []
-        agreeing = sum(r.text == p.text for r in p.cluster())
+        agreeing = p._counts.get(p.text, 0)
         waited = now_ns is not None and c.preview_timeout_s > 0 and now_ns - p.first_ns >= c.preview_timeout_s * 1e9
         if agreeing >= c.preview_reads or (waited and agreeing >= 2):
             p.preview_sent = True
@@ -270,7 +288,7 @@ class PassAggregator:
     def _close(self, p: Pass) -> list[Decision]:
         p.closed_ns = p.last_ns  # the repeat window runs from the last sighting
         self._recent[p.camera_id].append(p)
-        if p.emitted or len(p.cluster()) < self.config.min_reads:
+        if p.emitted or p.cluster_size() < self.config.min_reads:
             return []
         p.emitted = True
         return [self._decision(p, FINAL)]
@@ -279,14 +297,13 @@ class PassAggregator:
     def _decision(p: Pass, stage: str) -> Decision:
         text, confidence = p.voted
         best = p.best_evidence(text)
-        totals: Counter = Counter()
-        for r in p.reads:       # all of them: the candidates show what else was read
-            totals[r.text] += r.confidence
+        totals = p._totals      # every read: the candidates show what else was read
         weight = sum(totals.values()) or 1.0
         candidates = tuple((t, w / weight) for t, w in totals.most_common(5))
-        seen = [r.stamp_ns for r in p.cluster()] or [p.first_ns, p.last_ns]
+        cluster = p.cluster()
+        seen = [r.stamp_ns for r in cluster] or [p.first_ns, p.last_ns]
         return Decision(stage, p.event_id, p.camera_id, text, confidence, min(seen), max(seen),
-                        len(p.reads), best, candidates, direction(p.cluster()))
+                        len(p.reads), best, candidates, direction(cluster))
 
 
 # Characters plate fonts draw alike; a repeat may differ only in these.
@@ -335,24 +352,35 @@ def vote(reads: list[tuple[str, float]]) -> tuple[str, float]:
     Returns the text and its support: the mean, over characters, of the
     weight share the winning character got.
     """
-    reads = [(t, w) for t, w in reads if t]
-    if not reads:
+    totals: Counter = Counter()
+    counts: Counter = Counter()
+    for t, w in reads:
+        totals[t] += w
+        counts[t] += 1
+    return vote_totals(totals, counts)
+
+
+def vote_totals(totals: dict[str, float], counts: dict[str, int]) -> tuple[str, float]:
+    """``vote`` over distinct texts with their summed weights and read counts
+    (the same result, in time proportional to the distinct texts)."""
+    texts = [t for t in totals if t]
+    if not texts:
         return '', 0.0
     by_length: Counter = Counter()
-    for t, w in reads:
-        by_length[len(t)] += w
+    for t in texts:
+        by_length[len(t)] += totals[t]
     length = max(by_length, key=lambda n: (by_length[n], n))
-    same = [(t, w) for t, w in reads if len(t) == length]
-    total = sum(w for _, w in same) or 1.0
+    same = [t for t in texts if len(t) == length]
+    total = sum(totals[t] for t in same) or 1.0
     chars, support = [], []
     for i in range(length):
         tally: Counter = Counter()
-        for t, w in same:
-            tally[t[i]] += w
+        for t in same:
+            tally[t[i]] += totals[t]
         ch, weight = max(tally.items(), key=lambda kv: (kv[1], kv[0]))
         chars.append(ch)
         support.append(weight / total)
-    mean_conf = sum(w for _, w in same) / len(same)
+    mean_conf = sum(totals[t] for t in same) / sum(counts[t] for t in same)
     return ''.join(chars), mean_conf * sum(support) / length
 
 
