@@ -42,6 +42,41 @@ def _run_options(args, source: str):
                       log_level=args.log_level, duration_s=args.duration, foxglove=args.foxglove)
 
 
+def _preflight(options) -> bool:
+    """Before any node starts: the params file (unknown keys, types, values),
+    the source and the data directory, each problem on one line."""
+    from lpr.params import check_params
+    problems = check_params(options.params_file, options.namespace,
+                            graph.overrides(options.source, options.server_url, options.data_dir))
+    problems += _source_problems(options.source)
+    problems += _data_dir_problems(options.data_dir)
+    for problem in problems:
+        print(f'error: {problem}', file=sys.stderr)
+    return not problems
+
+
+def _source_problems(source: str) -> list[str]:
+    if not source or source.startswith(('synthetic', 'rtsp://', 'rtsps://', 'http://', 'https://', '/dev/video')) \
+            or source == 'picamera2' or source.isdigit():
+        return []
+    path = Path(source).expanduser()
+    return [] if path.exists() else [f'source {source}: no such file or folder']
+
+
+def _data_dir_problems(data_dir: str) -> list[str]:
+    if not data_dir:
+        return []
+    path = Path(data_dir).expanduser()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / '.lpr-write-test'
+        probe.write_bytes(b'')
+        probe.unlink()
+    except OSError as exc:
+        return [f'data dir {data_dir}: not writable ({exc.strerror or exc})']
+    return []
+
+
 def _check_models() -> bool:
     from lpr.models import plate_model_status
     state, path = plate_model_status()
@@ -68,10 +103,11 @@ def _report(runner, started: float) -> None:
 def cmd_run(args) -> int:
     import time
     from lpr.runner import run
-    if not _check_models():
+    options = _run_options(args, args.source)
+    if not _preflight(options) or not _check_models():
         return 2
     started = time.monotonic()
-    code, runner = run(_run_options(args, args.source), on_event=_print_event)
+    code, runner = run(options, on_event=_print_event)
     _report(runner, started)
     return code
 
@@ -82,6 +118,8 @@ def cmd_demo(args) -> int:
     if not _check_models():
         return 2
     source = f'synthetic:{args.seed}'
+    if not _preflight(_run_options(args, source)):
+        return 2
     from lpr_camera.config import CameraConfig
     from lpr_camera.scene import demo_plates
     from lpr_common.config import build_config
@@ -192,7 +230,7 @@ def cmd_record(args) -> int:
         print(f"[lpr] {args.bag}: {info['message_count']} messages, metadata.yaml written", file=sys.stderr)
         return 0
     options = _run_options(args, args.source) if args.source else None
-    if options is not None and not _check_models():
+    if options is not None and (not _preflight(options) or not _check_models()):
         return 2
     return bag.record(args.bag, namespace=args.namespace, topics=args.topics or bag.DEFAULT_TOPICS,
                       duration_s=args.duration, run_options=options, on_event=_print_event,

@@ -2,6 +2,7 @@
 parameter reference generated from the nodes' config dataclasses."""
 from __future__ import annotations
 
+import difflib
 import fnmatch
 from pathlib import Path
 
@@ -49,3 +50,66 @@ def describe() -> str:
         for name, _kind, default, help_text in field_specs(cls):
             lines.append(f'  {name:<18} {default!r:<14} {help_text}')
     return '\n'.join(lines)
+
+
+# Parameters every lpr node declares besides its config dataclass (lpr_common.node),
+# and the one rclpy declares itself.
+COMMON_PARAMETERS = ('autostart', 'status_period', 'use_sim_time')
+
+
+def _sections(params_file: Path, data) -> list[str]:
+    problems = []
+    if not isinstance(data, dict):
+        return [f'{params_file}: the file must be a mapping of node sections, e.g. "/**/ocr: {{ros__parameters: ...}}"']
+    for key, section in data.items():
+        name = str(key).rstrip('/').rsplit('/', 1)[-1]
+        if name not in graph.NODE_NAMES and name != '**':
+            close = difflib.get_close_matches(name, graph.NODE_NAMES, 1)
+            hint = f' (did you mean {close[0]!r}?)' if close else f' (nodes: {", ".join(graph.NODE_NAMES)})'
+            problems.append(f'{params_file}: {key}: no such node{hint}')
+        elif not isinstance(section, dict) or not isinstance(section.get('ros__parameters', {}), dict):
+            problems.append(f'{params_file}: {key}: must hold a "ros__parameters" mapping')
+    return problems
+
+
+def check_params(params_file: Path, namespace: str = graph.DEFAULT_NAMESPACE,
+                 overrides: dict | None = None) -> list[str]:
+    """Everything wrong with a params file, one line each naming the file,
+    the node and the key: YAML errors with their line, unknown keys (with a
+    "did you mean"), wrong types, values the nodes would refuse. Run before
+    any node starts, so a misspelt key fails in a second, not after the graph is up."""
+    from lpr_common.config import ConfigError, build_config, field_specs
+    try:
+        data = yaml.safe_load(Path(params_file).read_text(encoding='utf-8')) or {}
+    except OSError as exc:
+        return [f'{params_file}: cannot read: {exc.strerror or exc}']
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, 'problem_mark', None)
+        where = f' line {mark.line + 1}, column {mark.column + 1}' if mark else ''
+        return [f'{params_file}:{where}: not valid YAML: {getattr(exc, "problem", None) or exc}']
+    problems = _sections(params_file, data)
+    if problems:
+        return problems
+    classes = config_classes()
+    every = {node: {name for name, *_ in field_specs(cls)} for node, cls in classes.items()}
+    for node, cls in classes.items():
+        values = {**node_parameters(params_file, node, namespace), **((overrides or {}).get(node) or {})}
+        for key in [k for k in values if k not in every[node]]:
+            if key in COMMON_PARAMETERS:
+                values.pop(key)
+                continue
+            problems.append(f'{params_file}: {node}: unknown parameter {key!r}{_hint(key, node, every)}')
+            values.pop(key)
+        try:
+            build_config(cls, values)
+        except ConfigError as exc:
+            problems.append(f'{params_file}: {node}: {exc}')
+    return problems
+
+
+def _hint(key: str, node: str, every: dict[str, set[str]]) -> str:
+    close = difflib.get_close_matches(key, sorted(every[node]) + list(COMMON_PARAMETERS), 1, 0.6)
+    if close:
+        return f' (did you mean {close[0]!r}?)'
+    owners = [n for n, names in every.items() if key in names]
+    return f' (it is a parameter of {", ".join(owners)})' if owners else ''
