@@ -135,9 +135,13 @@ def test_ctrl_c_stops_everything_cleanly(tmp_path):
                                    '--params', str(params_file(tmp_path, camera))],
                             cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
-    time.sleep(8)
+    deadline = time.monotonic() + 90           # poll, not sleep: a loaded machine starts slowly
     children = _children(proc.pid)
-    assert len(children) == 5, children
+    while len(children) < 5 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+        children = _children(proc.pid)
+    time.sleep(1.0)                            # the camera is up: let a frame or two through
+    assert len(children) == 5, (children, proc.poll())
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=90)
     assert proc.returncode == 130, err[-3000:]     # stopped by a signal, in order: 128 + SIGINT
