@@ -41,9 +41,10 @@ def synthetic_clip(path, cars, gap_s=0.4, fps=15.0, **scene):
     return truth
 
 
-def run_and_report(clip, truth, tmp_path):
+def run_and_report(clip, truth, tmp_path, rate=1.0):
     out = tmp_path / 'report.json'
-    result = lpr_eval(['--video', str(clip), '--truth', str(truth), '--json', str(out)], tmp_path)
+    result = lpr_eval(['--video', str(clip), '--truth', str(truth), '--json', str(out), '--rate', str(rate)],
+                      tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(out.read_text()), result
 
@@ -65,7 +66,9 @@ def test_side_by_side_and_stop_and_go_cars_are_one_event_each(tmp_path):
     one frame, each hidden for a moment as they cross); car 2 stops for 3 s."""
     clip = tmp_path / 'lanes.mp4'
     truth = synthetic_clip(clip, ['UK:LM79ADV', 'SK:BA123XY', 'UK:MT23BKG'], far_lane=(1,), stops=((2, 3.0),))
-    report, result = run_and_report(clip, truth, tmp_path)
+    # half speed (the clip's own stamps): two plates a frame through the general OCR alone, where
+    # no plate reader is installed, is more than 2 slow cores read in real time; the passes are tested
+    report, result = run_and_report(clip, truth, tmp_path, rate=0.5)
     assert len(report['events']) == 3 and report['merged'] == 0 and report['duplicates'] == 0, result.stderr
     assert report['true_positives'] >= 2, result.stderr
 
