@@ -310,6 +310,7 @@ def _bag_from_video(clip: Path, out: Path, fps: float = 30.0) -> int:
     return count
 
 
+@pytest.mark.graph
 def test_eval_replays_the_uk_clip_through_the_graph(tmp_path):
     clip = shared_path('videos', 'uk-LS15EBC.mp4')
     assert _bag_from_video(clip, tmp_path / 'uk') == 140
@@ -327,6 +328,7 @@ def test_eval_replays_the_uk_clip_through_the_graph(tmp_path):
     assert 0.0 <= tp['stamp_s'] <= 4.7
 
 
+@pytest.mark.graph
 def test_record_source_records_the_graph(tmp_path):
     from lpr_interfaces.msg import PlateEvent
     from mcap.reader import make_reader

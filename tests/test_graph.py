@@ -11,10 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import shared_path
 from sio_server import EventServer
+
+pytestmark = pytest.mark.graph   # every test here starts the real node graph
 
 LPR = [sys.executable, '-m', 'lpr.cli']
 EVENT_LINE = re.compile(r'^\d\d:\d\d:\d\d\.\d{3}\s+(\S+)\s+(\S+)\s+conf ([\d.]+)', re.M)
@@ -155,8 +158,8 @@ def test_ctrl_c_stops_everything_cleanly(tmp_path):
 def test_a_bad_source_is_one_clear_line_and_a_failure(tmp_path):
     result = lpr(['run', '--source', str(tmp_path / 'missing.mp4'), '--data-dir', str(tmp_path / 'd'),
                   '--no-bridge'], tmp_path, timeout=60)
-    assert result.returncode != 0
-    assert "cannot open video file" in result.stderr and 'missing.mp4' in result.stderr
+    assert result.returncode == 2                  # refused before any node started
+    assert result.stderr.strip() == f'error: source {tmp_path / "missing.mp4"}: no such file or folder'
     assert 'Traceback' not in result.stderr
 
 
