@@ -50,14 +50,11 @@ class Pipeline:
         return cls(finder, ocr)
 
     def read_image(self, image: np.ndarray) -> list[tuple[object, object, object]]:
-        """(box, PlateText, ReadTrace) per plate found, as the detector and OCR nodes do it."""
-        out = []
-        for found in self.finder.find(image):
-            read, trace = self.ocr.read_traced(found.crop, self._box_in_crop(found))
-            out.append((found.box, read, trace))
-        return out
+        """(FoundPlate, PlateText, ReadTrace) per plate found, as the detector and OCR nodes do it."""
+        return [(found, *self.ocr.read_traced(found.crop, self._box_in_crop(found)))
+                for found in self.finder.find(image)]
 
-    def read_each(self, image: np.ndarray, found) -> dict[str, str]:
+    def read_each(self, found) -> dict[str, str]:
         return self.ocr.read_each(found.crop, self._box_in_crop(found))
 
     @staticmethod
@@ -134,24 +131,22 @@ def evaluate_sample(sample: Sample, pipeline: Pipeline, mode: str, per_reader: b
             row['readers'] = pipeline.ocr.read_each(crop)
     else:
         start = time.perf_counter()
-        found = pipeline.finder.find(image)
-        reads = [(f.box, *pipeline.ocr.read_traced(f.crop, pipeline._box_in_crop(f))) for f in found]
+        reads = pipeline.read_image(image)
         row['latency_ms'] = (time.perf_counter() - start) * 1000
-        box, read, trace = _commit(reads)
-        ious = [_iou(sample.box, (b.x, b.y, b.width, b.height)) for b, _, _ in reads]
+        committed, read, trace = _commit(reads)
+        ious = [_iou(sample.box, (f.box.x, f.box.y, f.box.width, f.box.height)) for f, _, _ in reads]
         row['iou'] = round(max(ious, default=0.0), 3)
         row['detected'] = row['iou'] >= IOU_HIT
-        row['found_loose'] = any(_centre_inside(sample.box, b) for b, _, _ in reads)
+        row['found_loose'] = any(_centre_inside(sample.box, f.box) for f, _, _ in reads)
         row['label_width'] = round(sample.box[2], 1)
-        at_label = [r for (b, r, _), iou in zip(reads, ious) if iou >= IOU_HIT]
+        at_label = [r for (_, r, _), iou in zip(reads, ious) if iou >= IOU_HIT]
         row['read_at_label'] = at_label[0].text if at_label else ''
         row['plates_found'] = len(reads)
         row['read'] = read.text if read else ''
         row['confidence'] = round(read.confidence, 4) if read else 0.0
         row['candidates'] = [c.text for c in read.candidates[:3]] if read else []
-        if per_reader and read is not None:
-            committed = found[[r for _, r, _ in reads].index(read)]
-            row['readers'] = pipeline.read_each(image, committed)
+        if per_reader and committed is not None:
+            row['readers'] = pipeline.read_each(committed)
     _trace_fields(row, trace)
     _score(row, sample.text)
     return row

@@ -16,12 +16,10 @@ import numpy as np
 
 from lpr_ocr import base
 from lpr_ocr.base import OcrError, PlateText
-from lpr_ocr.engine_names import READERS  # noqa: F401 - re-exported for the CLI
 from lpr_ocr.formats import FormatMatcher
 from lpr_ocr.ppocr import PpOcrDetector
 from lpr_ocr.preprocess import preprocess
-from lpr_ocr.reader import PlateReader
-
+from lpr_ocr.reader import PlateReader, region
 
 
 def backend_options(config) -> dict:
@@ -186,25 +184,13 @@ class PlateOcr:
             return False
         if not self.province_by_colour:
             return True
-        return bool(plate_colour(_plate_region(crop, plate_box)))
+        return bool(plate_colour(region(crop, plate_box)))
 
     def _general_views(self, crop, plate_box) -> tuple[PlateText, PlateText]:
         return self.general.read(crop, plate_box), self.general.read_whole(crop, plate_box)
-
-    def _general_alone(self, crop, plate_box, province) -> tuple[PlateText, ReadTrace]:
-        result = self.matcher.rank(*self._general_views(crop, plate_box), province=province)
-        return result, ReadTrace(general=result.text, fallback=False, reason='only')
 
     def close(self) -> None:
         for reader in (self.primary, self.general):
             if reader is not None:
                 reader.recognizer.close()
 
-
-def _plate_region(crop: np.ndarray, plate_box) -> np.ndarray:
-    if plate_box is None:
-        return crop
-    x, y, w, h = (int(round(v)) for v in plate_box)
-    H, W = crop.shape[:2]
-    region = crop[max(0, y):min(H, y + h), max(0, x):min(W, x + w)]
-    return region if region.size else crop

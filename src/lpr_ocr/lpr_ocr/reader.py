@@ -51,7 +51,7 @@ class PlateReader:
         if plate_box is not None:
             x, y, w, h = plate_box
             mx, my = w * margin[0], h * margin[1]
-            crop = _region(crop, (x - mx, y - my, w + 2 * mx, h + 2 * my))
+            crop = region(crop, (x - mx, y - my, w + 2 * mx, h + 2 * my))
         return self._combine([self.recognizer.recognize(self._upscale(crop)[0])])
 
     # -- steps ---------------------------------------------------------------
@@ -68,7 +68,7 @@ class PlateReader:
             quads = [q for q in quads if _centre_inside(q, plate_box)]
         quads = [q for q in quads if _quad_height(q) >= self.selection.min_line_height]
         if not quads:
-            return [_region(crop, plate_box)]
+            return [region(crop, plate_box)]
         return [_rectify(crop, q) for q in self._plate_lines(quads)]
 
     def _plate_lines(self, quads: list[np.ndarray]) -> list[np.ndarray]:
@@ -143,7 +143,9 @@ def _centre_inside(q: np.ndarray, box) -> bool:
     return x <= cx <= x + w and y <= cy <= y + h
 
 
-def _region(image: np.ndarray, box) -> np.ndarray:
+def region(image: np.ndarray, box) -> np.ndarray:
+    """The part of ``image`` inside ``box`` (x, y, w, h), clipped to it; the
+    whole image when ``box`` is None or the part would be under 4 px."""
     if box is None:
         return image
     x, y, w, h = (int(round(v)) for v in box)
