@@ -141,16 +141,15 @@ class FormatMatcher:
         self.prior = (FormatPrior(self.formats) if learn_formats and len({f.pattern for f in self.formats}) > 1
                       else None)
 
-    def rank(self, *reads: PlateText, learn: bool = True, province: bool = True,
-             single_factor: float = 1.0) -> PlateText:
+    def rank(self, *reads: PlateText, learn: bool = True, province: bool = True) -> PlateText:
         """The best reading over one or more views of the same plate, with
         text/region/format/candidates chosen by format fit. ``province=False``
         leaves out layouts that start with a Chinese province character;
-        ``single_factor`` scales every score (a read no second reader vouched for)."""
+        ``learn=False`` keeps the layout prior as it is."""
         options: dict[str, _Option] = {}
         for read in reads:
             if read.text:
-                self._collect(read, options, province, single_factor)
+                self._collect(read, options, province)
         return self._best(options, learn)
 
     def fuse(self, primary: PlateText, generals: tuple[PlateText, ...], primary_alphabet: frozenset | None,
