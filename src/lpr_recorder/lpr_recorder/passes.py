@@ -71,16 +71,16 @@ class Pass:
     last_box: tuple[float, float, float, float] | None = None
     divergent: list[Observation] = field(default_factory=list)  # latest sure reads of another plate
     match_distance: int = 1
-    _totals: Counter = field(default_factory=Counter)   # text -> summed confidence of its reads
-    _counts: Counter = field(default_factory=Counter)   # text -> reads
+    text_totals: Counter = field(default_factory=Counter)   # text -> summed confidence of its reads
+    text_counts: Counter = field(default_factory=Counter)   # text -> reads
     _voted: tuple[str, float] | None = None
 
     def add(self, obs: Observation, fits: bool = True) -> None:
         """Take a read; one whose text does not fit (a misread, or the next
         vehicle) neither moves the track nor keeps the pass open."""
         self.reads.append(_strip(obs))
-        self._totals[obs.text] += obs.confidence
-        self._counts[obs.text] += 1
+        self.text_totals[obs.text] += obs.confidence
+        self.text_counts[obs.text] += 1
         if fits and obs.box[2] > 0 and obs.stamp_ns >= self.last_ns:
             self.last_box = obs.box
         if fits:
@@ -95,19 +95,19 @@ class Pass:
     def voted(self) -> tuple[str, float]:
         if self._voted is None:
             members = self.cluster_texts()
-            self._voted = vote_totals({t: self._totals[t] for t in members}, self._counts)
+            self._voted = vote_totals({t: self.text_totals[t] for t in members}, self.text_counts)
         return self._voted
 
     def cluster_texts(self) -> set[str]:
         """The texts of the pass's main plate: those compatible with the text
         that has the most confidence behind it (glyph twins folded)."""
         folded: Counter = Counter()
-        for text, total in self._totals.items():
+        for text, total in self.text_totals.items():
             folded[twin_fold(text)] += total
         if not folded:
             return set()
         anchor = max(folded, key=lambda t: (folded[t], len(t)))
-        return {t for t in self._totals if compatible(twin_fold(t), anchor, self.match_distance, folded=True)}
+        return {t for t in self.text_totals if compatible(twin_fold(t), anchor, self.match_distance, folded=True)}
 
     def cluster(self) -> list[Observation]:
         """The reads of the pass's main plate (see ``cluster_texts``)."""
@@ -115,16 +115,16 @@ class Pass:
         return [r for r in self.reads if r.text in members]
 
     def cluster_size(self) -> int:
-        return sum(self._counts[t] for t in self.cluster_texts())
+        return sum(self.text_counts[t] for t in self.cluster_texts())
 
     def remove(self, reads: list[Observation]) -> None:
         ids = {id(r) for r in reads}
         self.reads = [r for r in self.reads if id(r) not in ids]
         for r in reads:
-            self._totals[r.text] -= r.confidence
-            self._counts[r.text] -= 1
-            if self._counts[r.text] <= 0:
-                del self._totals[r.text], self._counts[r.text]
+            self.text_totals[r.text] -= r.confidence
+            self.text_counts[r.text] -= 1
+            if self.text_counts[r.text] <= 0:
+                del self.text_totals[r.text], self.text_counts[r.text]
         for text in {r.text for r in reads}:
             if not any(r.text == text for r in self.reads):
                 self.best_by_text.pop(text, None)
@@ -278,7 +278,7 @@ class PassAggregator:
         c = self.config
         if c.preview_reads <= 0 or p.preview_sent:
             return []
-        agreeing = p._counts.get(p.text, 0)
+        agreeing = p.text_counts.get(p.text, 0)
         waited = now_ns is not None and c.preview_timeout_s > 0 and now_ns - p.first_ns >= c.preview_timeout_s * 1e9
         if agreeing >= c.preview_reads or (waited and agreeing >= 2):
             p.preview_sent = True
@@ -297,7 +297,7 @@ class PassAggregator:
     def _decision(p: Pass, stage: str) -> Decision:
         text, confidence = p.voted
         best = p.best_evidence(text)
-        totals = p._totals      # every read: the candidates show what else was read
+        totals = p.text_totals      # every read: the candidates show what else was read
         weight = sum(totals.values()) or 1.0
         candidates = tuple((t, w / weight) for t, w in totals.most_common(5))
         cluster = p.cluster()
