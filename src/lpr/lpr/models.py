@@ -105,7 +105,8 @@ def install_reader(source: Path | None = None, name: str = '', log=print, timeou
         for path in (config_path, staged):   # the model last: its presence means "installed"
             os.replace(path, target_dir / path.name)
     installed = target_dir / final_name
-    log(f'plate reader: {installed}' + (f' ({known.name}; {known.notes})' if known else ' (own plate config)'))
+    log(f'plate reader: {installed}' + (f' ({known.name}; {known.notes})' if known else
+                                        f' (own plate config; set the OCR node\'s plate_model: {installed})'))
     return installed
 
 
