@@ -127,6 +127,28 @@ def test_other_input_size(checkpoint):
     assert dims == [1, 5, 40 * 40 + 20 * 20 + 10 * 10]
 
 
+def test_in_graph_anchor_grid_matches_the_constant_one():
+    """The dynamic model's anchor grid, built from feature-map shapes, equals the
+    numpy grid for a rectangular input (224x384: 28x48, 14x24 and 7x12 cells)."""
+    g = yolov8_onnx.GraphBuilder()
+    strides = [8.0, 16.0, 32.0]
+    feats = [f'f{i}' for i in range(3)]
+    points, scales = yolov8_onnx._anchors_from_shapes(g, feats, strides, '/grid')
+    graph = onnx.helper.make_graph(
+        g.nodes, 'grid',
+        [onnx.helper.make_tensor_value_info(f, onnx.TensorProto.FLOAT, [1, 1, 'h', 'w']) for f in feats],
+        [onnx.helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in (points, scales)],
+        g.initializers)
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid('', yolov8_onnx.OPSET)])
+    model.ir_version = 8
+    sess = ort.InferenceSession(model.SerializeToString(), providers=['CPUExecutionProvider'])
+    feeds = {f: np.zeros((1, 1, 224 // int(s), 384 // int(s)), np.float32) for f, s in zip(feats, strides)}
+    got_points, got_scales = sess.run(None, feeds)
+    want_points, want_scales = yolov8_onnx._anchors(224, 384, strides)
+    np.testing.assert_array_equal(got_points, want_points)
+    np.testing.assert_array_equal(got_scales, want_scales)
+
+
 def test_bad_imgsz_is_rejected(checkpoint):
     with pytest.raises(yolov8_onnx.ConversionError, match='multiple of 32'):
         yolov8_onnx.build_onnx(checkpoint, imgsz=300)
@@ -245,3 +267,59 @@ def test_top_box_hits_labelled_plate(converted_session, name):
     box = [(cx - bw / 2 - pad_x) / scale, (cy - bh / 2 - pad_y) / scale,
            (cx + bw / 2 - pad_x) / scale, (cy + bh / 2 - pad_y) / scale]
     assert _iou(box, [x, y, x + w, y + h]) >= 0.3  # the hit criterion of docs/models.md
+
+
+# ----------------------------------------------------------------------------- any input size
+
+@pytest.fixture(scope='module')
+def dynamic_session(checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp('yolov8dyn') / 'plate-dynamic.onnx'
+    return session(yolov8_onnx.convert(checkpoint, out, IMGSZ, dynamic=True))
+
+
+def test_dynamic_model_takes_any_multiple_of_the_stride(dynamic_session):
+    assert dynamic_session.get_inputs()[0].shape == [1, 3, 'height', 'width']
+    out = run(dynamic_session, np.zeros((1, 3, 224, 384), np.float32))
+    assert out.shape == (1, 5, 28 * 48 + 14 * 24 + 7 * 12)
+    meta = dynamic_session.get_modelmeta().custom_metadata_map
+    assert meta['dynamic'] == 'True' and meta['imgsz'] == f'[{IMGSZ}, {IMGSZ}]'
+
+
+def test_dynamic_model_equals_the_fixed_one_on_a_square(dynamic_session, converted_session):
+    blob, *_ = letterbox(synthetic_plate_scene())
+    np.testing.assert_array_equal(run(dynamic_session, blob), run(converted_session, blob))
+
+
+def test_detector_fits_the_input_to_the_frame(checkpoint, tmp_path):
+    """The ONNX detector feeds a dynamic model the frame's own shape (16:9 -> 224x384)
+    and finds the same plate as the square model."""
+    from lpr_detector.onnx_yolo import OnnxYoloDetector
+    dyn = OnnxYoloDetector(yolov8_onnx.convert(checkpoint, tmp_path / 'd.onnx', IMGSZ, dynamic=True))
+    fixed = OnnxYoloDetector(yolov8_onnx.convert(checkpoint, tmp_path / 'f.onnx', IMGSZ))
+    assert dyn.input_shape((720, 1280)) == (224, 384)
+    assert dyn.input_shape((1280, 720)) == (384, 224)
+    assert fixed.input_shape((720, 1280)) == (IMGSZ, IMGSZ)
+    assert OnnxYoloDetector(tmp_path / 'd.onnx', input_size=640).input_shape((720, 1280)) == (384, 640)
+    frames = uk_frames(indices=(70,))
+    frame = frames[0][1] if frames else cv2.resize(synthetic_plate_scene(), (1280, 720))
+    a, b = dyn.detect(frame), fixed.detect(frame)
+    assert a and b, 'both models find the plate'
+    assert a[0].iou(b[0]) > 0.8
+
+
+def test_a_model_from_an_older_converter_is_stale(checkpoint, tmp_path, monkeypatch):
+    """`lpr models install` rebuilds a detector made by another converter version
+    (e.g. the square-only 1.0.0), and builds the default as a dynamic model."""
+    from lpr import models
+    monkeypatch.setenv('LPR_MODEL_DIR', str(tmp_path))
+    assert models.plate_model_status()[0] == 'missing'
+    assert models.install(log=lambda *_: None) == 0
+    assert models.plate_model_status()[0] == 'ok'
+    path = pathlib.Path(models.plate_model_status()[1])
+    assert session(path).get_inputs()[0].shape == [1, 3, 'height', 'width']
+    old = onnx.load(str(path))
+    for prop in old.metadata_props:
+        if prop.key == 'converter_version':
+            prop.value = '1.0.0'
+    onnx.save(old, str(path))
+    assert models.plate_model_status()[0] == 'stale'

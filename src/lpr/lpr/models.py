@@ -19,9 +19,10 @@ from lpr_common.paths import model_dir
 
 
 def plate_model_status() -> tuple[str, str]:
-    """('ok' | 'missing' | 'stale', path) of the default plate detector model."""
+    """('ok' | 'missing' | 'stale', path) of the default plate detector model;
+    stale when built from another checkpoint or by another converter version."""
     from lpr_detector.finder import default_plate_model
-    from lpr_detector.yolov8_onnx import _sha256, find_fastanpr_checkpoint
+    from lpr_detector.yolov8_onnx import CONVERTER_VERSION, _sha256, find_fastanpr_checkpoint
     path = default_plate_model()
     if not path.is_file():
         return 'missing', str(path)
@@ -30,7 +31,9 @@ def plate_model_status() -> tuple[str, str]:
         source = find_fastanpr_checkpoint()
     except Exception:  # noqa: BLE001 - an unreadable file is as good as missing
         return 'stale', str(path)
-    return ('ok' if meta.get('source_sha256') == _sha256(source) else 'stale'), str(path)
+    current = (meta.get('source_sha256') == _sha256(source)
+               and meta.get('converter_version') == CONVERTER_VERSION)
+    return ('ok' if current else 'stale'), str(path)
 
 
 def reader_model_status() -> tuple[str, str]:
@@ -137,7 +140,8 @@ def install(force: bool = False, log=print, reader_from: Path | None = None, fet
             log(f'plate detector: {path} (up to date)')
         else:
             try:
-                out = convert(find_fastanpr_checkpoint(), default_plate_model())
+                # Any input size: the detector fits the input to the frame's shape.
+                out = convert(find_fastanpr_checkpoint(), default_plate_model(), dynamic=True)
             except ConversionError as exc:
                 log(f'error: {exc}')
                 return 2

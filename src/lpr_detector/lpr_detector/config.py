@@ -13,6 +13,9 @@ class DetectorConfig:
     score_threshold: float = param(0.35, 'minimum plate score, 0..1')
     iou_threshold: float = param(0.5, 'non-maximum suppression IoU, 0..1')
     threads: int = param(1, 'inference threads (0 = runtime default)')
+    input_size: int = param(0, 'long side of the network input, pixels, for models that take any size (a multiple '
+                               'of 32; 0 = the size the model was made for, 384 for the default model); larger '
+                               'finds smaller plates at more cost. Fixed-size models and HEFs ignore it')
     max_plates: int = param(8, 'at most this many plates per frame, best first')
     min_plate_width: float = param(16.0, 'ignore plates narrower than this many pixels')
     small_plate_tiles: int = param(0, 'small, distant plates: when the whole frame shows none, look again in this '
@@ -30,6 +33,8 @@ class DetectorConfig:
         check(0.0 < self.score_threshold < 1.0, f'score_threshold must be in (0, 1), got {self.score_threshold}')
         check(0.0 < self.iou_threshold <= 1.0, f'iou_threshold must be in (0, 1], got {self.iou_threshold}')
         check(self.threads >= 0, 'threads must be >= 0')
+        check(self.input_size == 0 or (self.input_size >= 32 and self.input_size % 32 == 0),
+              f'input_size must be 0 or a multiple of 32, got {self.input_size}')
         check(self.max_plates >= 1, 'max_plates must be >= 1')
         check(self.small_plate_tiles == 0 or 2 <= self.small_plate_tiles <= 4,
               f'small_plate_tiles must be 0 (off) or 2..4, got {self.small_plate_tiles}')

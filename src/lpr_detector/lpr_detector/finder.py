@@ -42,7 +42,8 @@ class PlateFinder:
     def from_config(cls, config) -> 'PlateFinder':
         model = Path(config.model_path).expanduser() if config.model_path else default_plate_model()
         detector = base.create(config.backend, model_path=model, score_threshold=config.score_threshold,
-                               iou_threshold=config.iou_threshold, threads=config.threads)
+                               iou_threshold=config.iou_threshold, threads=config.threads,
+                               input_size=config.input_size)
         return cls(detector, config.max_plates, config.min_plate_width,
                    config.crop_pad_x, config.crop_pad_y, edge_margin=config.edge_margin,
                    tiles=config.small_plate_tiles, iou_threshold=config.iou_threshold)

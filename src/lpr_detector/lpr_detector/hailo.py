@@ -83,8 +83,9 @@ class Stretch:
 class HailoDetector(Detector):
     def __init__(self, model_path: str | os.PathLike, score_threshold: float = 0.35,
                  iou_threshold: float = 0.5, threads: int = 0, labels: Sequence[str] | None = None,
-                 classes: Iterable[str | int] | str | None = None, resize: str = 'letterbox'):
-        del threads  # HailoRT runs its own threads
+                 classes: Iterable[str | int] | str | None = None, resize: str = 'letterbox',
+                 input_size: int = 0):
+        del threads, input_size  # HailoRT runs its own threads; a HEF's input size is fixed
         path = Path(model_path)
         if resize not in RESIZE_MODES:
             raise DetectorError(f'resize must be one of {", ".join(RESIZE_MODES)}, got {resize!r}')

@@ -7,15 +7,20 @@ tensors become numpy arrays and every module becomes a plain attribute holder. T
 tree is then walked (layer wiring comes from each layer's ``f`` attribute) and the
 equivalent ONNX graph is emitted with :mod:`onnx.helper`:
 
-- ``images``  float32 1x3xSxS (RGB, /255, letterboxed; S a multiple of the max stride)
+- ``images``  float32 1x3xSxS (RGB, /255, letterboxed; S a multiple of the max stride),
+  or 1x3xHxW of any multiple of the stride with ``--dynamic`` (the anchor grid is then
+  built inside the graph from each level's feature-map shape)
 - ``output0`` float32 1x(4+nc)xN: cx, cy, w, h in input pixels, then per-class scores
   after sigmoid, for N anchors over all strides (3024 for S=384 and strides 8/16/32).
+
+A dynamic model lets the host letterbox a 16:9 frame into 384x224 instead of 384x384: the
+same pixels on the plate for 58 % of the work.
 
 BatchNorm is folded into the preceding convolution in float32. NMS is left to the host.
 
 Usage::
 
-    python -m lpr_detector.yolov8_onnx [--pt best.pt] [--imgsz 384] OUT.onnx
+    python -m lpr_detector.yolov8_onnx [--pt best.pt] [--imgsz 384] [--dynamic] OUT.onnx
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-CONVERTER_VERSION = '1.0.0'
+CONVERTER_VERSION = '1.1.0'
 OPSET = 17
 DEFAULT_IMGSZ = 384
 INPUT_NAME = 'images'
@@ -375,15 +380,15 @@ def _head_branch(g: GraphBuilder, branch: Any, x: str, scope: str) -> str:
     return g.op('Reshape', [y, shape], scope)
 
 
-def _anchors(imgsz: int, strides: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def _anchors(height: int, width: int, strides: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """Cell-centre anchor points (1x2xN, grid units) and per-anchor strides (1x1xN)."""
     points, scales = [], []
     for stride in strides:
-        n = imgsz // int(stride)
-        ys, xs = np.meshgrid(np.arange(n, dtype=np.float32) + 0.5,
-                             np.arange(n, dtype=np.float32) + 0.5, indexing='ij')
+        rows, cols = height // int(stride), width // int(stride)
+        ys, xs = np.meshgrid(np.arange(rows, dtype=np.float32) + 0.5,
+                             np.arange(cols, dtype=np.float32) + 0.5, indexing='ij')
         points.append(np.stack([xs.ravel(), ys.ravel()]))
-        scales.append(np.full(n * n, stride, np.float32))
+        scales.append(np.full(rows * cols, stride, np.float32))
     return np.concatenate(points, 1)[None], np.concatenate(scales)[None, None]
 
 
@@ -397,8 +402,9 @@ def emit_dfl(g: GraphBuilder, module: Any, box: str, reg_max: int, scope: str) -
                 scope)
 
 
-def emit_detect(g: GraphBuilder, module: Any, xs: list[str], scope: str, imgsz: int) -> str:
-    """Ultralytics ``Detect``: per-level box/class branches, DFL, anchor decode, sigmoid."""
+def emit_detect(g: GraphBuilder, module: Any, xs: list[str], scope: str, imgsz: int | None) -> str:
+    """Ultralytics ``Detect``: per-level box/class branches, DFL, anchor decode, sigmoid.
+    ``imgsz`` None: any input size, the anchors follow the feature maps."""
     strides = [float(s) for s in np.asarray(module.stride).ravel()]
     if len(xs) != len(strides):
         raise ConversionError(f'{scope}: {len(xs)} inputs for {len(strides)} strides')
@@ -409,25 +415,61 @@ def emit_detect(g: GraphBuilder, module: Any, xs: list[str], scope: str, imgsz: 
     box = g.op('Concat', boxes, f'{scope}/box', axis=-1)
     cls = g.op('Concat', logits, f'{scope}/cls', axis=-1)
     dist = emit_dfl(g, _child(module, 'dfl'), box, int(module.reg_max), f'{scope}/dfl')
-    xywh = emit_dist2bbox(g, dist, imgsz, strides, scope)
+    anchors = (_anchor_consts(g, imgsz, strides, scope) if imgsz else
+               _anchors_from_shapes(g, xs, strides, scope))
+    xywh = emit_dist2bbox(g, dist, anchors, scope)
     scores = g.op('Sigmoid', [cls], f'{scope}/cls')
     return g.op('Concat', [xywh, scores], scope, axis=1)
 
 
-def emit_dist2bbox(g: GraphBuilder, dist: str, imgsz: int, strides: Sequence[float],
-                   scope: str) -> str:
+def _anchor_consts(g: GraphBuilder, imgsz: int, strides: Sequence[float],
+                   scope: str) -> tuple[str, str]:
+    points, stride_row = _anchors(imgsz, imgsz, strides)
+    return g.const(f'{scope}/anchors', points), g.const(f'{scope}/strides', stride_row)
+
+
+def _anchors_from_shapes(g: GraphBuilder, xs: list[str], strides: Sequence[float],
+                         scope: str) -> tuple[str, str]:
+    """The same anchor grid as :func:`_anchors`, built in the graph from each level's
+    feature-map height and width (1x2xN points, 1x1xN strides)."""
+    def c(name: str, value: Any, dtype: Any) -> str:
+        return g.const(f'{scope}/{name}', np.array(value, dtype))
+    zero, one, half = c('zero', 0, np.int64), c('one', 1, np.int64), c('half', 0.5, np.float32)
+    points, scales = [], []
+    for i, (x, stride) in enumerate(zip(xs, strides)):
+        s = f'{scope}/grid{i}'
+        shape = g.op('Shape', [x], s)
+        hw = g.op('Slice', [shape, c('from2', [2], np.int64), c('to4', [4], np.int64)], s)
+        axis = []
+        for dim in (2, 3):
+            n = g.op('Gather', [shape, c(f'dim{dim}', dim, np.int64)], s, axis=0)
+            steps = g.op('Cast', [g.op('Range', [zero, n, one], s)], s, to=TensorProto.FLOAT)
+            axis.append(g.op('Add', [steps, half], s))
+        ys = g.op('Expand', [g.op('Unsqueeze', [axis[0], c('ax1', [1], np.int64)], s), hw], s)
+        xs_ = g.op('Expand', [g.op('Unsqueeze', [axis[1], c('ax0', [0], np.int64)], s), hw], s)
+        row = c('row', [1, -1], np.int64)
+        flat_x, flat_y = g.op('Reshape', [xs_, row], s), g.op('Reshape', [ys, row], s)
+        points.append(g.op('Concat', [flat_x, flat_y], s, axis=0))
+        scales.append(g.op('Expand', [c(f'stride{i}', [[stride]], np.float32),
+                                      g.op('Shape', [flat_x], s)], s))
+    all_points = g.op('Concat', points, f'{scope}/anchors', axis=1)
+    all_scales = g.op('Concat', scales, f'{scope}/strides', axis=1)
+    return (g.op('Unsqueeze', [all_points, c('ax0', [0], np.int64)], f'{scope}/anchors'),
+            g.op('Unsqueeze', [all_scales, c('ax0', [0], np.int64)], f'{scope}/strides'))
+
+
+def emit_dist2bbox(g: GraphBuilder, dist: str, anchor_grid: tuple[str, str], scope: str) -> str:
     """(left, top, right, bottom) distances in grid units -> (cx, cy, w, h) in input pixels."""
     lt, rb = g.op('Split', [dist, g.const(f'{scope}/lt_rb', np.array([2, 2], np.int64))],
                   scope, outputs=2, axis=1)
-    points, stride_row = _anchors(imgsz, strides)
-    anchors = g.const(f'{scope}/anchors', points)
+    anchors, stride_row = anchor_grid
     x1y1 = g.op('Sub', [anchors, lt], f'{scope}/x1y1')
     x2y2 = g.op('Add', [anchors, rb], f'{scope}/x2y2')
     two = g.const(f'{scope}/two', np.array(2.0, np.float32))
     centre = g.op('Div', [g.op('Add', [x1y1, x2y2], f'{scope}/c'), two], f'{scope}/c')
     size = g.op('Sub', [x2y2, x1y1], f'{scope}/wh')
     xywh = g.op('Concat', [centre, size], f'{scope}/xywh', axis=1)
-    return g.op('Mul', [xywh, g.const(f'{scope}/strides', stride_row)], f'{scope}/xywh')
+    return g.op('Mul', [xywh, stride_row], f'{scope}/xywh')
 
 
 _LAYER_EMITTERS: dict[str, Callable[[GraphBuilder, Any, Any, str], str]] = {
@@ -457,7 +499,7 @@ def _detect_head(model: Any) -> Any:
     return layers[-1]
 
 
-def _emit_model(g: GraphBuilder, model: Any, imgsz: int) -> str:
+def _emit_model(g: GraphBuilder, model: Any, imgsz: int | None) -> str:
     """Emit every layer of the model's Sequential in order; returns the Detect output."""
     x, saved = INPUT_NAME, []
     for index, layer in _children(_child(model, 'model')).items():
@@ -473,7 +515,7 @@ def _emit_model(g: GraphBuilder, model: Any, imgsz: int) -> str:
     return x
 
 
-def _model_proto(model: Any, imgsz: int) -> onnx.ModelProto:
+def _model_proto(model: Any, imgsz: int, dynamic: bool = False) -> onnx.ModelProto:
     head = _detect_head(model)
     strides = [int(s) for s in np.asarray(head.stride).ravel()]
     if imgsz <= 0 or imgsz % max(strides):
@@ -481,12 +523,13 @@ def _model_proto(model: Any, imgsz: int) -> onnx.ModelProto:
     g = GraphBuilder()
     g.unique(INPUT_NAME)
     g.unique(OUTPUT_NAME)
-    y = _emit_model(g, model, imgsz)
+    y = _emit_model(g, model, None if dynamic else imgsz)
     g.nodes.append(helper.make_node('Identity', [y], [OUTPUT_NAME], g.unique('/output')))
-    anchors = sum((imgsz // s) ** 2 for s in strides)
+    anchors = 'anchors' if dynamic else sum((imgsz // s) ** 2 for s in strides)
+    side = ['height', 'width'] if dynamic else [imgsz, imgsz]
     graph = helper.make_graph(
         g.nodes, 'yolov8_detect',
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [1, 3, imgsz, imgsz])],
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, [1, 3, *side])],
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT,
                                        [1, 4 + int(head.nc), anchors])],
         g.initializers)
@@ -497,16 +540,18 @@ def _model_proto(model: Any, imgsz: int) -> onnx.ModelProto:
     return proto
 
 
-def build_onnx(pt_path: str | os.PathLike, imgsz: int = DEFAULT_IMGSZ) -> onnx.ModelProto:
+def build_onnx(pt_path: str | os.PathLike, imgsz: int = DEFAULT_IMGSZ,
+               dynamic: bool = False) -> onnx.ModelProto:
     """Read ``pt_path`` and return the equivalent ONNX model (with metadata) for an
-    ``imgsz`` x ``imgsz`` input."""
+    ``imgsz`` x ``imgsz`` input, or any input size when ``dynamic`` (``imgsz`` is then
+    recorded as the long side the model was trained for)."""
     pt_path = pathlib.Path(pt_path)
     model = load_checkpoint(pt_path)
     try:
-        proto = _model_proto(model, imgsz)
+        proto = _model_proto(model, imgsz, dynamic)
     except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
         raise ConversionError(f'{pt_path}: unexpected model structure: {exc!r}') from exc
-    helper.set_model_props(proto, _metadata(pt_path, model, imgsz))
+    helper.set_model_props(proto, _metadata(pt_path, model, imgsz, dynamic))
     return proto
 
 
@@ -518,12 +563,13 @@ def _sha256(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
-def _metadata(pt_path: pathlib.Path, model: Any, imgsz: int) -> dict[str, str]:
+def _metadata(pt_path: pathlib.Path, model: Any, imgsz: int, dynamic: bool) -> dict[str, str]:
     head = _detect_head(model)
     names = getattr(model, 'names', None) or {i: f'class{i}' for i in range(int(head.nc))}
     return {
         'names': str(dict(names)),
         'imgsz': str([imgsz, imgsz]),
+        'dynamic': str(dynamic),
         'stride': str(int(max(np.asarray(head.stride).ravel()))),
         'task': 'detect',
         'source': pt_path.name,
@@ -534,10 +580,10 @@ def _metadata(pt_path: pathlib.Path, model: Any, imgsz: int) -> dict[str, str]:
 
 
 def convert(pt_path: str | os.PathLike, onnx_path: str | os.PathLike,
-            imgsz: int = DEFAULT_IMGSZ) -> pathlib.Path:
+            imgsz: int = DEFAULT_IMGSZ, dynamic: bool = False) -> pathlib.Path:
     """Convert ``pt_path`` to ``onnx_path`` (checked, with metadata; written atomically)."""
     pt_path, onnx_path = pathlib.Path(pt_path), pathlib.Path(onnx_path)
-    onnx_model = build_onnx(pt_path, imgsz)
+    onnx_model = build_onnx(pt_path, imgsz, dynamic)
     try:
         onnx.checker.check_model(onnx_model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
@@ -567,7 +613,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument('output', metavar='OUT.onnx', help='ONNX file to write')
     parser.add_argument('--pt', help='checkpoint (default: best.pt from the fastanpr package)')
     parser.add_argument('--imgsz', type=int, default=DEFAULT_IMGSZ,
-                        help=f'square input size, a multiple of 32 (default {DEFAULT_IMGSZ})')
+                        help=f'square input size, a multiple of 32 (default {DEFAULT_IMGSZ}); '
+                             'with --dynamic the long side the host should use')
+    parser.add_argument('--dynamic', action='store_true',
+                        help='accept any input height and width (multiples of 32)')
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help or a usage error (argparse already printed it)
@@ -575,7 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         pt_path = pathlib.Path(args.pt) if args.pt else find_fastanpr_checkpoint()
-        out = convert(pt_path, args.output, args.imgsz)
+        out = convert(pt_path, args.output, args.imgsz, args.dynamic)
     except (ConversionError, OSError) as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2
