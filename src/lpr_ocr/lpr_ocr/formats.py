@@ -136,6 +136,11 @@ class FormatMatcher:
         if unknown:
             raise ValueError(f'unknown region(s) {", ".join(unknown)} (known: {", ".join(ALL_REGIONS)})')
         self.formats = [f for r in wanted for f in FORMATS[r]]
+        self._by_length: dict[tuple[int, bool], list[PlateFormat]] = {}   # (length, province) -> formats
+        for f in self.formats:
+            for province in (True, False):
+                if province or 'C' not in f.pattern:
+                    self._by_length.setdefault((len(f), province), []).append(f)
         self.top_n = top_n
         self.unmatched_factor = unmatched_factor
         self.prior = (FormatPrior(self.formats) if learn_formats and len({f.pattern for f in self.formats}) > 1
@@ -194,9 +199,8 @@ class FormatMatcher:
 
     def _collect(self, read: PlateText, options: dict, province: bool = True, factor: float = 1.0) -> None:
         alts = _alternatives(read)
-        formats = self.formats if province else [f for f in self.formats if 'C' not in f.pattern]
         for text, confs, text_alts, dropped in _variants(read.text, read.char_confidences, alts):
-            for fmt in formats:
+            for fmt in self._by_length.get((len(text), province), ()):
                 fitted = _fit(text, confs, text_alts, fmt)
                 if fitted:
                     option = _Option.make(fitted[0], fitted[1], fmt, dropped, read, factor)
