@@ -252,3 +252,89 @@ def test_recorder_dead_letters_an_event_the_journal_refuses_for_good(ros, tmp_pa
     assert node.status.values.get('dead_letters') == 1 and node.status.values.get('write_errors') is None
     node.trigger_deactivate()
     node.destroy_node()
+
+
+def _publish_passes(pub, texts, frames=3):
+    """One pass per text (side by side in the frame), ``frames`` reads each."""
+    from lpr_interfaces.msg import PlateRead
+    crop = np.full((40, 160, 3), 200, np.uint8)
+    for _ in range(frames):
+        msg = PlateReadArray()
+        msg.header.frame_id = 'cam-t'
+        ns = time.time_ns()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = ns // 10**9, ns % 10**9
+        for i, text in enumerate(texts):
+            read = PlateRead(text=text, confidence=0.9)
+            read.detection.box.x, read.detection.box.width = 150.0 * i, 100.0
+            array_to_image(crop, read.detection.crop)
+            msg.reads.append(read)
+        pub.publish(msg)
+        time.sleep(0.05)
+
+
+TEXTS = ['AB12CDE', 'BC23DEF', 'CD34EFG', 'DE45FGH', 'EF56GHJ']
+
+
+def test_recorder_spools_what_does_not_fit_in_memory_while_writes_fail(ros, tmp_path):
+    """Transient write errors with a full queue: events go to the spool on
+    disk instead of being dropped, and are all recorded once writes work."""
+    import shutil
+
+    from lpr_recorder.node import RecorderNode
+    context, executor = ros
+    images = tmp_path / 'images'
+    node = make(RecorderNode, context, executor, db_url=f'sqlite:///{tmp_path / "j.sqlite"}',
+                image_dir=str(images), spool_dir=str(tmp_path / 'spool'), gap_s=0.3, preview_reads=0,
+                queue_size=1)
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    shutil.rmtree(images)
+    images.write_text('not a directory')
+    pub = probe(context, executor).create_publisher(PlateReadArray, 'plates/reads', qos.RESULTS)
+    assert wait_for(lambda: pub.get_subscription_count() > 0)
+    _publish_passes(pub, TEXTS)
+    # one in the writer's hands, one waiting in memory, the rest on disk
+    assert wait_for(lambda: len(node.spool) == 3, timeout=15), f'spool holds {len(node.spool)}'
+    assert node.journal.count() == 0 and node.worker.dropped == 0
+    images.unlink()
+    assert wait_for(lambda: node.journal.count() == 5 and len(node.spool) == 0, timeout=30)
+    assert sorted(e.plate for e in node.journal.latest(10)) == TEXTS
+    assert node.worker.dropped == 0 and node.status.values.get('spooled') == 3
+    node.trigger_deactivate()
+    node.destroy_node()
+
+
+def test_recorder_stopped_while_writes_fail_keeps_the_events_for_the_next_run(ros, tmp_path):
+    """Stopping while the journal refuses writes spools what waits; the next
+    run records each of them once (one already committed is not recorded twice)."""
+    from lpr_recorder.journal import JournalError
+    from lpr_recorder.node import RecorderNode
+    context, executor = ros
+    params = dict(db_url=f'sqlite:///{tmp_path / "j.sqlite"}', image_dir=str(tmp_path / 'images'),
+                  spool_dir=str(tmp_path / 'spool'), gap_s=0.3, preview_reads=0)
+    node = make(RecorderNode, context, executor, **params)
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+
+    def locked(d):
+        raise JournalError('database is locked')
+    node.writer.commit = locked
+    pub = probe(context, executor).create_publisher(PlateReadArray, 'plates/reads', qos.RESULTS)
+    assert wait_for(lambda: pub.get_subscription_count() > 0)
+    _publish_passes(pub, TEXTS[:3])
+    assert wait_for(lambda: node.status.values.get('write_errors', 0) >= 3, timeout=15)
+    assert node.trigger_deactivate() == SUCCESS
+    spooled = node.spool.paths()
+    assert len(spooled) == 3 and node.journal.count() == 0
+    # A crash between a commit and the removal of its spool file: the row exists already.
+    done = node.spool.load(spooled[0])
+    node.writer.commit = type(node.writer).commit.__get__(node.writer)
+    node.writer.commit(done)
+    assert node.trigger_cleanup() == SUCCESS
+    node.destroy_node()
+
+    again = make(RecorderNode, context, executor, **params)
+    assert again.trigger_configure() == SUCCESS and again.trigger_activate() == SUCCESS
+    assert wait_for(lambda: len(again.spool) == 0, timeout=20)
+    assert sorted(e.plate for e in again.journal.latest(10)) == TEXTS[:3]
+    assert again.journal.dead_letters() == []
+    again.trigger_deactivate()
+    again.destroy_node()

@@ -3,6 +3,8 @@
 Callbacks stay thin: they hand the message to the worker and return. When
 the worker falls behind, the oldest waiting item is dropped (for frames:
 latest wins) and counted, so the executor never blocks on heavy work.
+Where nothing may be dropped (decided events), ``on_full`` takes the item
+that does not fit instead (the recorder spools it to disk).
 """
 from __future__ import annotations
 
@@ -16,11 +18,13 @@ log = logging.getLogger(__name__)
 
 class Worker:
     def __init__(self, handle: Callable[[Any], None], name: str, maxsize: int = 1,
-                 on_error: Callable[[BaseException], None] | None = None):
+                 on_error: Callable[[BaseException], None] | None = None,
+                 on_full: Callable[[Any], bool] | None = None):
         if maxsize < 1:
             raise ValueError('maxsize must be >= 1')
         self._handle = handle
         self._on_error = on_error or (lambda exc: log.exception('worker %s failed', name))
+        self._on_full = on_full   # takes an item the full queue has no room for; False = drop the oldest
         self._queue: collections.deque = collections.deque()
         self._maxsize = maxsize
         self._cond = threading.Condition()
@@ -38,6 +42,10 @@ class Worker:
             if self._stopping:
                 return
             self.submitted += 1
+            full = len(self._queue) >= self._maxsize
+        if full and self._on_full is not None and self._on_full(item):
+            return
+        with self._cond:
             if len(self._queue) >= self._maxsize:
                 self._queue.popleft()
                 self.dropped += 1
@@ -49,15 +57,18 @@ class Worker:
         with self._cond:
             return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
 
-    def stop(self, drain: bool = True, timeout: float = 10.0) -> None:
+    def stop(self, drain: bool = True, timeout: float = 10.0) -> list[Any]:
+        """Stop the thread; returns the items still waiting (not handled)."""
         if drain:
             self.wait_idle(timeout)
         with self._cond:
             self._stopping = True
+            left = list(self._queue)
             self._queue.clear()
             self._cond.notify_all()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
+        return left
 
     @property
     def pending(self) -> int:

@@ -35,7 +35,10 @@ class RecorderConfig:
     retention_delete_unuploaded: bool = param(False, 'let the free-space floor delete events not yet uploaded '
                                                      '(else they stay and the node reports an error)')
     retention_period_s: float = param(600.0, 'how often retention runs')
-    queue_size: int = param(256, 'decided events waiting for the disk before new ones are refused')
+    queue_size: int = param(256, 'decided events waiting in memory while writes fail; further ones are spooled '
+                                 'to spool_dir (and dropped, counted, only when that fails too)')
+    spool_dir: str = param('', 'where decided events wait on disk while the journal or image store refuses '
+                               'writes; empty = <data dir>/spool')
 
     def validate(self) -> None:
         check(self.gps == [] or (len(self.gps) == 2 and -90 <= self.gps[0] <= 90 and -180 <= self.gps[1] <= 180),

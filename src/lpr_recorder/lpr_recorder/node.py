@@ -18,11 +18,17 @@ from lpr_recorder.journal import Event, Journal, JournalError, resolve_url
 from lpr_recorder.passes import FINAL, Decision, Observation, PassAggregator
 from lpr_recorder.recovery import recover
 from lpr_recorder.retention import Retention, policy_from_config
+from lpr_recorder.spool import Spool, SpoolError
 from lpr_recorder.validate import BadRead, clean_read
 from lpr_recorder.writer import EventWriter, Evidence
 
 
 _RETENTION = object()   # worker item: run retention
+_DRAIN = object()       # worker item: commit the spooled events
+
+
+class _Stopped(Exception):
+    """The node stopped while a write kept failing."""
 
 
 class SourceClock:
@@ -78,6 +84,7 @@ class RecorderNode(LprNode):
     def __init__(self, name: str = 'recorder', **kwargs):
         super().__init__(name, **kwargs)
         self.journal: Journal | None = None
+        self.spool: Spool | None = None
         self.writer: EventWriter | None = None
         self.worker: Worker | None = None
         self.passes: PassAggregator | None = None
@@ -85,6 +92,8 @@ class RecorderNode(LprNode):
         self._stopping = threading.Event()
         self._sub = self._timer = None
         self.committed = 0
+        self._spool_waiting = True   # until a drain found the spool empty
+        self._failing = False        # the last write attempt failed
         self._told: set[str] = set()   # kinds of refused input already logged
         self.frames = 0                      # reads messages received (frames through OCR)
         # Capture stamp -> reads arriving here, for frames with plates. Wall clock on
@@ -104,13 +113,19 @@ class RecorderNode(LprNode):
                                   tuple(config.gps) if config.gps else None)
         self.passes = PassAggregator(config.pass_config())
         self.retention = Retention(self.journal, store, policy_from_config(config))
+        self.spool = Spool(resolve_spool_dir(config.spool_dir))
+        waiting = len(self.spool)
+        if waiting:
+            self.get_logger().warning(f'{waiting} event(s) spooled in {self.spool.root} while writes failed: '
+                                      'committing them now')
         self.pub = self.create_lifecycle_publisher(PlateEvent, 'plates/events', qos.EVENTS)
         self.get_logger().info(f'journal {self.journal.url}, images in {store.root}')
 
     def activate(self) -> None:
         self._stopping.clear()
         self.worker = Worker(self._commit, 'recorder', maxsize=self.config.queue_size,
-                             on_error=self._on_error)
+                             on_error=self._on_error, on_full=self._spill)
+        self.worker.submit(_DRAIN)   # events an earlier run spooled
         self._sub = self.create_subscription(PlateReadArray, 'plates/reads', self._on_reads, qos.RESULTS)
         self._timer = self.create_timer(0.25, self._tick)
         self._retention_timer = self.create_timer(self.config.retention_period_s,
@@ -121,9 +136,12 @@ class RecorderNode(LprNode):
         # ROS context may already be gone but the disk is still there.
         if self.passes is not None and self.worker is not None:
             self._dispatch(self.passes.flush())
-            if not self.worker.wait_idle(30.0):
-                self._stopping.set()   # a write that keeps failing gives up now
-            self.worker.stop(drain=True, timeout=5.0)
+            # A slow disk gets time to finish; while writes fail, what waits
+            # goes to the spool at once.
+            if not self.worker.wait_idle(2.0 if self._failing else 30.0):
+                self._stopping.set()
+            for item in self.worker.stop(drain=True, timeout=5.0):
+                self._spill(item)
             self._final_status()
             self.worker = None
         if self._sub is not None:
@@ -199,22 +217,83 @@ class RecorderNode(LprNode):
         if d is _RETENTION:   # on the same worker: one writer at a time
             self._enforce_retention()
             return
-        row = self._commit_with_retry(d)
-        if row is None:
+        if d is _DRAIN:
+            self._drain_spool()
             return
+        try:
+            row = self._commit_with_retry(d)
+        except _Stopped:
+            self._spill(d)
+            return
+        if row is not None:
+            self._committed(d, row)
+        if self._spool_waiting and self.worker.pending == 0:
+            self._drain_spool()
+
+    def _committed(self, d: Decision, row: Event) -> None:
+        self._failing = False
         self.committed += 1
         self.status.set(OK, 'active')
         self.get_logger().info(f'event {row.plate} camera={row.camera_id} conf={row.confidence:.2f} '
                                f'reads={row.read_count} id={row.event_id}')
         self._publish(d, row)
 
+    def _spill(self, item) -> bool:
+        """The RAM queue is full (or the node stops) while writes fail: the
+        decision goes to the spool on disk. False when that fails too (the
+        worker then drops the oldest waiting item and counts it)."""
+        if item is _RETENTION or item is _DRAIN:
+            return True   # markers: retention runs next period, the spool drains after the next commit
+        try:
+            self.spool.put(item)
+        except SpoolError as exc:
+            self.get_logger().error(f'event {item.event_id} ({item.text}) neither recorded nor spooled: {exc}',
+                                    throttle_duration_sec=10.0)
+            return False
+        self._spool_waiting = True
+        self.status.count('spooled')
+        self.get_logger().warning(f'event {item.event_id} ({item.text}) spooled to disk until writes work again',
+                                  throttle_duration_sec=10.0)
+        return True
+
+    def _drain_spool(self) -> None:
+        """Commit the spooled events, oldest first; each file goes once its row is
+        in the journal (or was already: a crash between commit and removal)."""
+        self._spool_waiting = False   # before listing: a spill meanwhile sets it again
+        for path in self.spool.paths():
+            try:
+                d = self.spool.load(path)
+            except SpoolError as exc:
+                self.status.count('spool_unreadable')
+                self.get_logger().error(str(exc))
+                continue
+            try:
+                row = None if self._already_recorded(d) else self._commit_with_retry(d)
+            except _Stopped:
+                self._spool_waiting = True
+                return   # the file stays for the next run
+            self.spool.remove(path)
+            if row is not None:
+                self._committed(d, row)
+
+    def _already_recorded(self, d: Decision) -> bool:
+        delay = 0.5
+        while True:
+            try:
+                return self.journal.has(d.event_id)
+            except JournalError as exc:
+                if not self._retry_later(d, exc, delay):
+                    raise _Stopped from None
+                delay = min(delay * 2, 30.0)
+
     def _commit_with_retry(self, d: Decision):
         """A full disk, a read-only directory or a locked database: say so on the
         status topic and retry with back-off; the decisions behind wait in the
-        bounded queue (the oldest are dropped and counted when it is full). The
-        writer leaves nothing half-written. Gives up only when the node stops.
+        bounded queue, then in the spool on disk. The writer leaves nothing
+        half-written. Raises _Stopped when the node stops meanwhile.
         An event the journal refuses for good (a constraint, bad data) is not
-        retried: it goes to the dead letters with the reason, and the queue moves on."""
+        retried: it goes to the dead letters with the reason (returns None), and
+        the queue moves on."""
         delay = 0.5
         while True:
             try:
@@ -227,19 +306,17 @@ class RecorderNode(LprNode):
             except (ImageStoreError, OSError) as exc:
                 error = exc
             if not self._retry_later(d, error, delay):
-                return None
+                raise _Stopped
             delay = min(delay * 2, 30.0)
 
     def _retry_later(self, d: Decision, error: Exception, delay: float) -> bool:
         """Report a write that failed for now; wait ``delay``; False when the node stops meanwhile."""
+        self._failing = True
         self.status.count('write_errors')
         self.status.set(ERROR, f'cannot record events: {error}; retrying')
         self.get_logger().error(f'event {d.text} not recorded yet: {error}', throttle_duration_sec=10.0)
         self.publish_status()
-        if self._stopping.wait(delay):
-            self.get_logger().error(f'event {d.event_id} ({d.text}) lost at shutdown: {error}')
-            return False
-        return True
+        return not self._stopping.wait(delay)
 
     def _dead_letter(self, d: Decision, reason: str) -> None:
         self.status.count('dead_letters')
@@ -283,6 +360,16 @@ class RecorderNode(LprNode):
                                  **self.read_latency.summary('read_latency_ms'))
         if self.worker is not None:
             status.values.update(queued=self.worker.pending, dropped=self.worker.dropped)
+        if self.spool is not None:
+            status.values.update(spool=len(self.spool))
+
+
+def resolve_spool_dir(path: str):
+    """The configured spool directory, or <data dir>/spool when empty."""
+    from pathlib import Path
+
+    from lpr_common.paths import data_dir
+    return Path(path).expanduser() if path else data_dir() / 'spool'
 
 
 def _evidence(msg: PlateReadArray, read: PlateRead) -> Evidence:
