@@ -8,7 +8,7 @@ import random
 from lpr_recorder.images import ImageStore
 from lpr_recorder.journal import Event, Journal, sqlite_url
 from lpr_recorder.recovery import IMAGE_COLUMNS, recover
-from lpr_recorder.torture import check, kill_loop, synthetic_decision, synthetic_evidence
+from lpr_recorder.torture import check, kill_loop, open_recorder, synthetic_decision, synthetic_evidence
 from lpr_recorder.writer import EventWriter
 
 KILLS = int(os.environ.get('LPR_CRASH_KILLS', '20'))
@@ -21,9 +21,29 @@ def test_sigkill_loop_loses_and_tears_nothing(tmp_path):
     res = check(tmp_path, run.acked)
     assert res.integrity == 'ok'
     assert res.rows >= len(run.acked) > 0, 'the child never committed: kills too early?'
-    assert (res.missing_images, res.torn_images, res.duplicates, res.lost_acked,
-            res.leftover_files) == (0, 0, 0, 0, 0), res.examples
+    assert run.phases['committing'] + run.phases['after a commit'] + run.phases['idle'] > 0, run.phases
+    assert (res.missing_images, res.torn_images, res.altered_images, res.passes_twice, res.lost_acked,
+            res.leftover_files) == (0, 0, 0, 0, 0, 0), res.examples
     assert res.images_checked >= 2 * res.rows  # frame + plate crop (+ processed crop) each
+
+
+def test_the_checks_can_fail(tmp_path):
+    """A pass stored twice, an image changed after the acknowledgement and a
+    stray file are each caught (the checks are not vacuous)."""
+    import dataclasses
+
+    journal, store = open_recorder(tmp_path)
+    writer = EventWriter(journal, store)
+    d = synthetic_decision(synthetic_evidence(1), 1)
+    row = writer.commit(d)
+    acked = {d.event_id: {'plate': '0' * 64}}                       # not the bytes written
+    writer.commit(dataclasses.replace(d, event_id='another-id'))    # the same pass again
+    (store.root / 'cam0').mkdir(exist_ok=True)
+    (store.root / 'cam0' / '.torn_frame.jpg.tmp').write_bytes(b'\xff\xd8')
+    journal.close()
+    res = check(tmp_path, acked)
+    assert res.passes_twice == 1 and res.altered_images == 1 and res.tmp_before == 1
+    assert res.final_tmp_removed == 1 and res.leftover_files == 0 and row.plate_path
 
 
 def _row(event_id, frame='', plate=''):

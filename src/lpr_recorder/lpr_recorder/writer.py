@@ -56,7 +56,7 @@ class EventWriter:
         paths = {'frame': '', 'plate': '', 'processed': ''}
         written = []
         try:
-            for kind, data in self._images(evidence):
+            for kind, data in self.images(evidence):
                 rel = self.store.name_for(d.camera_id, best_at, d.event_id, kind)
                 self.store.write(rel, data)
                 written.append(rel)
@@ -77,7 +77,8 @@ class EventWriter:
         except Exception:  # noqa: BLE001 - the journal is unreachable: be safe
             return True
 
-    def _images(self, evidence: Evidence | None):
+    def images(self, evidence: Evidence | None):
+        """(kind, bytes) of every image ``commit`` stores for this evidence."""
         if evidence is None:
             return
         if self.save_frame and evidence.frame_jpeg:
