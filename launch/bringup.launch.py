@@ -35,6 +35,7 @@ def _nodes(context):
         params = [arg['params_file']] + ([extra[spec.name]] if extra[spec.name] else [])
         nodes.append(Node(package=spec.package, executable=spec.executable, name=spec.name,
                           namespace=arg['namespace'], parameters=params, output='screen',
+                          respawn=True, respawn_delay=2.0,   # as lpr run: a node that dies starts again
                           ros_arguments=['--log-level', arg['log_level']]))
     if _true(arg['foxglove']):
         fox = graph.FOXGLOVE

@@ -5,6 +5,8 @@ import datetime as dt
 import os
 import random
 
+import pytest
+
 from lpr_recorder.images import ImageStore
 from lpr_recorder.journal import Event, Journal, sqlite_url
 from lpr_recorder.recovery import IMAGE_COLUMNS, recover
@@ -136,3 +138,18 @@ def test_crash_mid_migration_leaves_an_openable_journal(tmp_path, monkeypatch):
     journal.add(_row('after-crash'))
     assert journal.count() == 1
     journal.close()
+
+
+@pytest.mark.graph
+def test_killing_the_recorder_and_bridge_in_a_running_graph(tmp_path):
+    """The real nodes, SIGKILLed while the graph runs: the runner starts them
+    again, and every event published on the topic is stored once, whole."""
+    from lpr.crash import graph_kill_loop
+    run = graph_kill_loop(tmp_path, 2, random.Random(5), gap_s=(3.0, 5.0), log=lambda *_: None)
+    assert run.error == '' and [name for name, _ in run.kills] and run.respawns == 2, run
+    assert run.exit_code == 0
+    res = check(tmp_path, {event_id: {} for event_id in run.events})
+    assert res.integrity == 'ok' and res.rows >= len(run.events) > 0
+    assert (res.missing_images, res.torn_images, res.passes_twice, res.lost_acked,
+            res.leftover_files) == (0, 0, 0, 0, 0), res.examples
+    assert run.shm_after_mb <= run.shm_before_mb + 1

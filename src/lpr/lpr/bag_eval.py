@@ -469,7 +469,8 @@ def cmd_eval_bag(args) -> int:
     params = _eval_params(Path(args.params or graph.default_params_file()))
     data_dir = args.data_dir or tempfile.mkdtemp(prefix='lpr-eval-data-')
     options = RunOptions(params_file=params, namespace=f'lpr_eval_{os.getpid()}', data_dir=data_dir,
-                         bridge=False, with_camera=False, log_level=args.log_level)
+                         bridge=False, with_camera=False, log_level=args.log_level,
+                         respawn=0)   # a node that dies spoils the figures: stop and say so
 
     def log(text: str) -> None:
         print(text, file=sys.stderr, flush=True)

@@ -408,7 +408,7 @@ def bench_graph(source: str, params_file: Path | None = None, on_event: Callable
         options = RunOptions(params_file=_bench_params(source, params_file, Path(tmp)),
                              namespace=f'bench{os.getpid()}',   # apart from other graphs on this host
                              source=source, data_dir=str(Path(tmp) / 'data'), bridge=False,
-                             log_level=log_level)
+                             log_level=log_level, respawn=0)
         started = time.monotonic()
         code, runner = run(options, on_event=event)
         wall_s = time.monotonic() - started

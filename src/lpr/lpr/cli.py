@@ -32,6 +32,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help='live view: Foxglove WebSocket on ws://127.0.0.1:8765 (annotated frames, reads, events)')
     p.add_argument('--duration', type=float, default=0.0, help='stop after this many seconds (0 = at the end of the source)')
     p.add_argument('--log-level', default='warn', choices=['debug', 'info', 'warn', 'error'])
+    p.add_argument('--respawn', type=int, default=3, metavar='N',
+                   help='start a node that dies again, up to N times a minute (0 = a dying node stops the graph)')
 
 
 def _run_options(args, source: str):
@@ -39,7 +41,8 @@ def _run_options(args, source: str):
     params = args.params or graph.default_params_file()
     return RunOptions(params_file=Path(params), namespace=args.namespace, source=source,
                       server_url=args.server, data_dir=args.data_dir, bridge=not args.no_bridge,
-                      log_level=args.log_level, duration_s=args.duration, foxglove=args.foxglove)
+                      log_level=args.log_level, duration_s=args.duration, foxglove=args.foxglove,
+                      respawn=max(0, args.respawn))
 
 
 def _preflight(options) -> bool:

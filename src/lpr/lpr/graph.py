@@ -44,7 +44,7 @@ def overrides(source: str = '', server_url: str = '', data_dir: str = '') -> dic
         base = Path(data_dir).expanduser().resolve()
         journal = f'sqlite:///{base / "journal.sqlite"}'
         images = str(base / 'images')
-        out['recorder'].update(db_url=journal, image_dir=images)
+        out['recorder'].update(db_url=journal, image_dir=images, spool_dir=str(base / 'spool'))
         out['bridge'].update(db_url=journal, image_dir=images)
     return out
 

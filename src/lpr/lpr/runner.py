@@ -5,7 +5,10 @@ which stops the graph in order: the camera first, then each node is
 deactivated through its lifecycle service (the detector and OCR drain their
 queues, the recorder turns open passes into events and commits them), then
 every process gets SIGINT and exits cleanly (no /dev/shm debris). A second
-Ctrl-C stops everything at once. If a node dies, the others are stopped too.
+Ctrl-C stops everything at once. A node that dies is started again (its
+start-up recovers what it was doing: the recorder's journal, spool and
+images); one that dies more than ``respawn`` times within a minute stops the
+graph, as does any death with ``respawn`` 0.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ import yaml
 from lpr import graph, shm
 
 _PR_SET_PDEATHSIG = 1
+RESPAWN_WINDOW_S = 60.0
 
 
 @dataclass
@@ -51,6 +55,7 @@ class RunOptions:
     duration_s: float = 0.0           # 0 = until the source ends or Ctrl-C
     foxglove: bool = False            # also start the Foxglove WebSocket bridge
     with_camera: bool = True          # False: start() leaves the camera out (lpr eval, lpr record)
+    respawn: int = 3                  # restarts of a dying node allowed within RESPAWN_WINDOW_S (0 = none)
     extra_env: dict = field(default_factory=dict)
 
 
@@ -80,6 +85,7 @@ class GraphRunner:
         self._shm_before: set[str] = set()
         self._stop_reason = ''
         self.last_status: dict = {}      # last /diagnostics values per node
+        self.respawns: list[tuple[float, str, int]] = []   # (monotonic time, node, exit code)
 
     # -- start --------------------------------------------------------------
     def specs(self) -> list[graph.NodeSpec]:
@@ -158,18 +164,33 @@ class GraphRunner:
                     self._camera_pending = None
                 elif time.monotonic() > ready_by:
                     reason, code = f'nodes not active after {self.ready_timeout_s:.0f} s', 1
-            for child in self.children:
+            for child in list(self.children):
                 if child.exit_code is not None or not self._poll(child):
                     continue
                 rc = child.exit_code
                 if child.spec.name == 'camera' and rc == 0:
                     reason = 'source ended'
+                elif reason is None and self._respawn(child):
+                    continue
                 else:
                     reason, code = f'{child.spec.name} exited with code {rc}', 1
                     break
         self._log(f'stopping the graph: {reason}')
         self.stop()
         return code
+
+    def _respawn(self, child: Child) -> bool:
+        """Start a node that died again, unless it keeps dying (then False)."""
+        now = time.monotonic()
+        recent = [t for t, name, _ in self.respawns if name == child.spec.name and now - t < RESPAWN_WINDOW_S]
+        if len(recent) >= self.options.respawn:
+            return False
+        self.respawns.append((now, child.spec.name, child.exit_code))
+        self._log(f'{child.spec.name} exited with code {child.exit_code}; starting it again '
+                  f'({len(recent) + 1} of {self.options.respawn} within {RESPAWN_WINDOW_S:.0f} s)')
+        self._reclaim_shm(among=shm.segment_names() - self._shm_before)   # what the dead one left
+        self.start_node(child.spec)
+        return True
 
     def all_active(self) -> bool:
         """The camera starts last: frames published before the detector, OCR and
