@@ -131,6 +131,7 @@ def test_writer_makes_a_rosbag2_mcap(tmp_path):
     info = yaml.safe_load((tmp_path / 'b' / 'metadata.yaml').read_text())['rosbag2_bagfile_information']
     assert (info['version'], info['storage_identifier'], info['message_count']) == (8, 'mcap', 3)
     assert info['relative_file_paths'] == ['b_0.mcap'] and info['duration']['nanoseconds'] == 2
+    assert info['ros_distro'] == (os.environ.get('ROS_DISTRO') or 'kilted')   # never empty
     topic = info['topics_with_message_count'][0]
     assert topic['message_count'] == 3 and topic['topic_metadata']['type'] == 'sensor_msgs/msg/Image'
     assert yaml.safe_load(topic['topic_metadata']['offered_qos_profiles']) == offered

@@ -171,6 +171,7 @@ def test_recorder_retries_when_the_disk_refuses_and_loses_nothing(ros, tmp_path)
     images.unlink()                              # the disk is back
     assert wait_for(lambda: events, timeout=20), 'event not recorded after the disk came back'
     assert events[0].best.text == 'AB12CDE' and events[0].frame_path == '' and events[0].plate_path
+    assert events[0].processed_path.endswith('_processed.jpg')
     assert node.journal.count() == 1
     node.trigger_deactivate()
     node.destroy_node()

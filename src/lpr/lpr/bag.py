@@ -63,6 +63,7 @@ from mcap.records import Channel, Message, Metadata, Schema
 from mcap.stream_reader import StreamReader
 from mcap.writer import CompressionType, Writer
 
+from lpr import graph
 from lpr_common import msgdefs
 
 STORAGE_ID = 'mcap'
@@ -310,7 +311,7 @@ def bag_metadata(file_name: str, topics: list[tuple[str, str, str, str, int]],
         'files': [{'path': file_name, 'starting_time': {'nanoseconds_since_epoch': start},
                    'duration': {'nanoseconds': duration}, 'message_count': count}],
         'custom_data': dict(custom_data),
-        'ros_distro': os.environ.get('ROS_DISTRO', ''),
+        'ros_distro': os.environ.get('ROS_DISTRO') or graph.PIP_ROS_DISTRO,
     }}
 
 

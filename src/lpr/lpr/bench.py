@@ -33,7 +33,6 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-DEFAULT_CLIP = Path('../shared/videos/uk-LS15EBC.mp4')
 SYNTHETIC = 'synthetic:1'
 SYNTHETIC_CARS = 1        # one car keeps the graph part short (~7 s of scene)
 COMMITS = 5               # events committed to time commit_event
@@ -155,7 +154,9 @@ class BenchResult:
 # -- sources -----------------------------------------------------------------
 
 def default_source() -> str:
-    return str(DEFAULT_CLIP) if DEFAULT_CLIP.is_file() else SYNTHETIC
+    """The embedded synthetic scene: the same on every machine and from any directory
+    (real footage: ``--source FILE``)."""
+    return SYNTHETIC
 
 
 def is_synthetic(source: str) -> bool:

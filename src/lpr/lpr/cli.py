@@ -322,7 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser('bench', help='time each stage in one process, then the graph, on a clip')
     p.add_argument('--source', default='', help='video file or synthetic[:SEED] '
-                                                '(default: ../shared/videos/uk-LS15EBC.mp4, else synthetic:1)')
+                                                '(default: synthetic:1, the embedded scene; e.g. '
+                                                '../shared/videos/uk-LS15EBC.mp4 for real footage)')
     p.add_argument('--frames', type=int, default=140, help='frames for the in-process part (the graph plays it all)')
     p.add_argument('--json', type=Path, help='write every figure here')
     p.add_argument('--params', type=Path, default=None, help='params YAML (default: the installed lpr.params.yaml)')

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_NAMESPACE = 'cam0'
+PIP_ROS_DISTRO = 'kilted'   # the distribution whose PyPI wheels requirements/ros.txt pins
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ def plot(result: dict, path: str | Path) -> Path:
     for key, style in (('p50', '-'), ('p90', '--')):
         value = result['latency_ms'][key]
         right.axvline(value, color='black', linestyle=style, label=f'{key} {value:.0f} ms')
-    right.set_xlabel('ms per image (detection + OCR)')
+    stages = 'OCR only' if result.get('mode') == 'crops' else 'detection + OCR'
+    right.set_xlabel(f'ms per image ({stages})')
     right.set_ylabel('images')
     right.set_title('latency')
     right.legend()

@@ -402,6 +402,7 @@ def to_event_msg(d: Decision, row: Event | None) -> PlateEvent:
     if row is not None:
         msg.site_id = row.site_id
         msg.frame_path, msg.plate_path, msg.vehicle_path = row.frame_path, row.plate_path, row.vehicle_path
+        msg.processed_path = row.processed_path or ''
     return msg
 
 
