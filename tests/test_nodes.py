@@ -127,6 +127,35 @@ def test_ocr_reads_a_crop_and_survives_a_malformed_one(ros):
     node.destroy_node()
 
 
+def test_cleanup_destroys_the_lifecycle_publishers_and_a_failed_activate_keeps_the_configuration(ros, tmp_path):
+    """configure/cleanup cycles leave one publisher per topic (not one per cycle);
+    a failed activate returns the node to 'inactive' with what configure loaded."""
+    from lpr_recorder.node import RecorderNode
+    context, executor = ros
+    node = make(RecorderNode, context, executor, db_url=f'sqlite:///{tmp_path / "j.sqlite"}',
+                image_dir=str(tmp_path / 'images'), spool_dir=str(tmp_path / 'spool'))
+    def events_publishers():
+        return [p for p in node.publishers if p.topic_name == '/t/plates/events']
+    for _ in range(3):
+        assert node.trigger_configure() == SUCCESS
+        assert len(events_publishers()) == 1
+        assert node.trigger_cleanup() == SUCCESS
+    assert events_publishers() == []
+    assert node.trigger_configure() == SUCCESS
+    real_activate = node.activate
+
+    def broken():
+        real_activate()
+        raise RuntimeError('device vanished')
+    node.activate = broken
+    assert node.trigger_activate() == FAILURE
+    assert node.lifecycle_state() == 'inactive' and node.journal is not None and node.worker is None
+    node.activate = real_activate
+    assert node.trigger_activate() == SUCCESS and node.worker is not None
+    node.trigger_deactivate()
+    node.destroy_node()
+
+
 def test_bad_parameter_fails_configure(ros):
     from lpr_recorder.node import RecorderNode
     context, executor = ros

@@ -35,6 +35,7 @@ from rclpy.utilities import remove_ros_args
 
 from lpr import graph
 from lpr_common import msgdefs, qos
+from lpr_common.process import die_with_parent
 
 # Topics the bridge knows: message type and subscription QoS. The QoS mirrors
 # the publisher's (lpr_common.qos): best-effort where the publisher is, the
@@ -145,6 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     # rclpy's SIGTERM handler shuts the context down, then chains to the default
     # action (exit 143); make SIGTERM (lpr run, systemd) a Ctrl-C instead.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    die_with_parent()
     try:
         server = foxglove.start_server(name='lpr', host=args.host, port=args.port)
     except RuntimeError as exc:   # the SDK reports bind errors as RuntimeError('FoxgloveError: ...')

@@ -12,7 +12,6 @@ graph, as does any death with ``respawn`` 0.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -27,8 +26,8 @@ from typing import Callable
 import yaml
 
 from lpr import graph, shm
+from lpr_common.process import PARENT_ENV
 
-_PR_SET_PDEATHSIG = 1
 RESPAWN_WINDOW_S = 60.0
 
 
@@ -57,14 +56,6 @@ class RunOptions:
     with_camera: bool = True          # False: start() leaves the camera out (lpr eval, lpr record)
     respawn: int = 3                  # restarts of a dying node allowed within RESPAWN_WINDOW_S (0 = none)
     extra_env: dict = field(default_factory=dict)
-
-
-def _die_with_parent() -> None:
-    """Children get SIGTERM if the runner is killed (Linux prctl)."""
-    try:
-        ctypes.CDLL('libc.so.6', use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 class GraphRunner:
@@ -99,6 +90,7 @@ class GraphRunner:
         env.update(self.options.extra_env)
         env.setdefault('PYTHONUNBUFFERED', '1')
         env.setdefault('RCUTILS_COLORIZED_OUTPUT', '0')
+        env[PARENT_ENV] = str(os.getpid())   # children get SIGTERM when the runner dies
         return env
 
     def command(self, spec: graph.NodeSpec) -> list[str]:
@@ -129,9 +121,9 @@ class GraphRunner:
 
     def start_node(self, spec: graph.NodeSpec, env: dict[str, str] | None = None) -> None:
         """Start one node's process (after start(): e.g. the camera once the rest is up).
-        Call it from the main thread: the child's parent-death signal follows the calling thread."""
-        process = subprocess.Popen(self.command(spec), env=env or self.environment(), start_new_session=True,
-                                   preexec_fn=_die_with_parent)
+        Call it from the main thread: the child's parent-death signal (which the
+        child asks for, lpr_common.process) follows the thread that started it."""
+        process = subprocess.Popen(self.command(spec), env=env or self.environment(), start_new_session=True)
         self.children.append(Child(spec, process, time.monotonic()))
 
     def _write_overrides(self) -> None:

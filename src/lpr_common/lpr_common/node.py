@@ -22,11 +22,12 @@ from rcl_interfaces.msg import ParameterDescriptor, ParameterType
 from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.parameter import Parameter
-from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 
 from lpr_common import qos
 from lpr_common.config import ConfigError, build_config, field_specs
+from lpr_common.process import die_with_parent
 
 _PARAM_TYPES = {
     str: ParameterType.PARAMETER_STRING,
@@ -136,19 +137,27 @@ class LprNode(LifecycleNode):
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._safe(self.release)
+        self._release_all()
         self.status.set(OK, 'unconfigured')
         return SUCCESS
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         if state.label == 'active':
             self._safe(self.deactivate)
-        self._safe(self.release)
+        self._release_all()
         return SUCCESS
 
     def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
-        self._safe(self.release)
+        self._release_all()
         return SUCCESS
+
+    def _release_all(self) -> None:
+        """What configure made goes: the node's own resources, then its
+        lifecycle publishers (a new configure creates them again)."""
+        self._safe(self.release)
+        for entity in list(self._managed_entities):
+            if isinstance(entity, LifecyclePublisher):
+                self.destroy_lifecycle_publisher(entity)
 
     # -- hooks for subclasses -------------------------------------------------
     def configure(self, config) -> None:
@@ -197,7 +206,13 @@ class LprNode(LifecycleNode):
         self.get_logger().debug(''.join(traceback.format_exception(exc)))
         self.status.set(ERROR, f'{transition} failed: {exc}')
         self.publish_status()
-        self._safe(self.release)
+        # A failed transition returns to the state before it: a failed activate
+        # leaves the node configured (undo what activate started), a failed
+        # configure leaves it unconfigured (release what configure loaded).
+        if transition == 'activate':
+            self._safe(self.deactivate)
+        else:
+            self._release_all()
         return FAILURE
 
     def _safe(self, fn) -> None:
@@ -238,6 +253,7 @@ def run_node(node_class, args=None, name: str | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    die_with_parent()   # a runner that dies takes its nodes with it (SIGTERM: a clean stop)
     rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     node = None
     code = 0
