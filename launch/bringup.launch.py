@@ -20,7 +20,8 @@ ARGUMENTS = {
     'server_url': ('', 'central Socket.IO server override'),
     'data_dir': ('', 'journal and images directory override'),
     'bridge': ('true', 'start the bridge node'),
-    'foxglove': ('false', 'start the Foxglove WebSocket bridge (ws://127.0.0.1:8765)'),
+    'foxglove': ('false', 'start the Foxglove WebSocket bridge (ws://127.0.0.1:<foxglove_port>)'),
+    'foxglove_port': ('8765', 'port of the Foxglove WebSocket bridge'),
     'log_level': ('info', 'ROS log level'),
 }
 
@@ -40,7 +41,8 @@ def _nodes(context):
     if _true(arg['foxglove']):
         fox = graph.FOXGLOVE
         nodes.append(Node(package=fox.package, executable=fox.executable, name=fox.name,
-                          arguments=['--namespace', arg['namespace']], output='screen'))
+                          arguments=['--namespace', arg['namespace'], '--port', arg['foxglove_port']],
+                          output='screen'))
     return nodes
 
 

@@ -161,6 +161,26 @@ def test_forwards_cdr_bytes_unchanged_with_ros2msg_schemas(ros_env, ros_node):
     assert rc == 0, ''.join(bridge.log)   # Ctrl-C is a clean exit
 
 
+def test_both_subprotocol_names_are_accepted_and_others_refused_with_a_reason(ros_env):
+    """Lichtblick and older Foxglove Studio ask for foxglove.websocket.v1 (the same
+    protocol under its old name); the SDK alone answers them HTTP 400."""
+    bridge = Bridge(ros_env, '--port', '0')
+    try:
+        port = int(bridge.wait_for(r'ws://127\.0\.0\.1:(\d+)').group(1))
+        for name in ('foxglove.websocket.v1', 'foxglove.sdk.v1'):
+            ws = websocket.create_connection(f'ws://127.0.0.1:{port}', subprotocols=[name], timeout=2.0)
+            try:
+                assert ws.getsubprotocol() == name
+                assert receive_json(ws, 'serverInfo', time.monotonic() + 10)['name'] == 'lpr'
+            finally:
+                ws.close()
+        with pytest.raises(websocket.WebSocketException):
+            websocket.create_connection(f'ws://127.0.0.1:{port}', subprotocols=['chat.v2'], timeout=2.0)
+        bridge.wait_for(r'refused: it offers chat\.v2')
+    finally:
+        bridge.stop(signal.SIGINT)
+
+
 def test_sigterm_stops_cleanly(ros_env):
     bridge = Bridge(ros_env, '--port', '0')
     bridge.wait_for(r'ws://127\.0\.0\.1:\d+')

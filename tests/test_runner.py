@@ -65,3 +65,8 @@ def test_a_node_dies_with_the_runner_that_started_it(tmp_path):
         time.sleep(0.1)
     os.kill(child_pid, signal.SIGKILL)
     raise AssertionError('the child outlived its parent')
+
+
+def test_the_foxglove_port_reaches_the_bridge():
+    runner = GraphRunner(RunOptions(params_file=Path('unused.yaml'), foxglove=True, foxglove_port=9123))
+    assert runner.command(graph.FOXGLOVE)[-2:] == ['--port', '9123']

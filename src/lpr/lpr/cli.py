@@ -29,7 +29,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument('--data-dir', default='', help='journal and images directory (default: ~/.local/share/lpr)')
     p.add_argument('--no-bridge', action='store_true', help='do not start the bridge node')
     p.add_argument('--foxglove', action='store_true',
-                   help='live view: Foxglove WebSocket on ws://127.0.0.1:8765 (annotated frames, reads, events)')
+                   help='live view: Foxglove WebSocket on ws://127.0.0.1:PORT (annotated frames, reads, events)')
+    p.add_argument('--foxglove-port', type=int, default=8765, metavar='PORT',
+                   help='port of the Foxglove live view (default: %(default)s)')
     p.add_argument('--duration', type=float, default=0.0, help='stop after this many seconds (0 = at the end of the source)')
     p.add_argument('--log-level', default='warn', choices=['debug', 'info', 'warn', 'error'])
     p.add_argument('--respawn', type=int, default=3, metavar='N',
@@ -42,6 +44,7 @@ def _run_options(args, source: str):
     return RunOptions(params_file=Path(params), namespace=args.namespace, source=source,
                       server_url=args.server, data_dir=args.data_dir, bridge=not args.no_bridge,
                       log_level=args.log_level, duration_s=args.duration, foxglove=args.foxglove,
+                      foxglove_port=args.foxglove_port,
                       respawn=max(0, args.respawn))
 
 

@@ -35,6 +35,7 @@ from rclpy.utilities import remove_ros_args
 
 from lpr import graph
 from lpr_common import msgdefs, qos
+from lpr.ws_relay import SUBPROTOCOLS, RelayError, SubprotocolRelay
 from lpr_common.process import die_with_parent
 
 # Topics the bridge knows: message type and subscription QoS. The QoS mirrors
@@ -147,23 +148,29 @@ def main(argv: list[str] | None = None) -> int:
     # action (exit 143); make SIGTERM (lpr run, systemd) a Ctrl-C instead.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     die_with_parent()
+    # The SDK's server on loopback; clients reach it through the relay, which
+    # also accepts the old subprotocol name (lpr.ws_relay).
+    server = foxglove.start_server(name='lpr', host='127.0.0.1', port=0)
     try:
-        server = foxglove.start_server(name='lpr', host=args.host, port=args.port)
-    except RuntimeError as exc:   # the SDK reports bind errors as RuntimeError('FoxgloveError: ...')
-        print(f'error: foxglove bridge cannot listen on {args.host}:{args.port}: '
-              f'{str(exc).removeprefix("FoxgloveError: ")}', file=sys.stderr)
+        relay = SubprotocolRelay(args.host, args.port, server.port).start()
+    except RelayError as exc:
+        server.stop()
+        print(f'error: foxglove bridge cannot listen on {args.host}:{args.port}: {exc}', file=sys.stderr)
         return 1
 
     node = None
     try:
         rclpy.init(args=['bridge', *argv])
         node = FoxgloveBridge(args.namespace.strip('/'), topics)
-        node.get_logger().info(f'Foxglove WebSocket on ws://{args.host}:{server.port}, '
+        relay._say = node.get_logger().warning
+        node.get_logger().info(f'Foxglove WebSocket on ws://{args.host}:{relay.port} '
+                               f'({" or ".join(SUBPROTOCOLS)}), '
                                f'{len(topics)} topics: {", ".join(f.topic for f in node.forwards)}')
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        relay.stop()
         server.stop()
         if node is not None:
             node.destroy_node()

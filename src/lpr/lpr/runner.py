@@ -53,6 +53,7 @@ class RunOptions:
     log_level: str = 'info'
     duration_s: float = 0.0           # 0 = until the source ends or Ctrl-C
     foxglove: bool = False            # also start the Foxglove WebSocket bridge
+    foxglove_port: int = 8765
     with_camera: bool = True          # False: start() leaves the camera out (lpr eval, lpr record)
     respawn: int = 3                  # restarts of a dying node allowed within RESPAWN_WINDOW_S (0 = none)
     extra_env: dict = field(default_factory=dict)
@@ -96,7 +97,7 @@ class GraphRunner:
     def command(self, spec: graph.NodeSpec) -> list[str]:
         o = self.options
         if spec is graph.FOXGLOVE:
-            return [sys.executable, '-m', spec.module, '--namespace', o.namespace]
+            return [sys.executable, '-m', spec.module, '--namespace', o.namespace, '--port', str(o.foxglove_port)]
         cmd = [sys.executable, '-m', spec.module, '--ros-args',
                '-r', f'__node:={spec.name}', '-r', f'__ns:=/{o.namespace}',
                '--params-file', str(o.params_file), '--log-level', o.log_level]
