@@ -65,12 +65,14 @@ from mcap.writer import CompressionType, Writer
 
 from lpr import graph
 from lpr_common import msgdefs
+from lpr_common import topics as topic_table
 
 STORAGE_ID = 'mcap'
 METADATA_FILE = 'metadata.yaml'
 METADATA_VERSION = 8             # readable by Humble through Kilted (v9 only changed the QoS spelling)
 LPR_METADATA = 'lpr'             # MCAP metadata record: namespace the bag was recorded in
-DEFAULT_TOPICS = ('image_raw', 'plates/detections', 'plates/reads', 'plates/events')
+DEFAULT_TOPICS = tuple(t.name for t in (topic_table.FRAMES, topic_table.DETECTIONS, topic_table.READS,
+                                        topic_table.EVENTS))
 MCAP_MAGIC = b'\x89MCAP0\r\n'
 CHUNK_SIZE = 1 << 20
 FLUSH_PERIOD_S = 1.0
@@ -614,7 +616,7 @@ class BagPlayer:
 
     def __init__(self, bag: Path | str, *, namespace: str | None = None, topics: Iterable[str] | None = None,
                  dds_env: dict[str, str] | None = None):
-        from lpr.foxglove_bridge import KNOWN_TOPICS, message_class
+        from lpr.foxglove_bridge import message_class
         self.reader = BagReader(Path(bag))
         self.recorded_ns = self.reader.namespace or _guess_namespace(self.reader.topics)
         self.selected = self._select(topics)
@@ -627,7 +629,8 @@ class BagPlayer:
         for topic in self.selected:
             info = self.reader.topics[topic]
             relative = relative_name(topic, self.recorded_ns)
-            profile = KNOWN_TOPICS[relative][1] if relative in KNOWN_TOPICS else _profile_from_offer(info.offered_qos)
+            known = topic_table.BY_NAME.get(relative)
+            profile = known.qos if known else _profile_from_offer(info.offered_qos)
             played = remap_topic(topic, self.recorded_ns, namespace)
             self.publishers[topic] = self.node.create_publisher(message_class(info.type_name), played, profile)
             self.played_names[topic] = played

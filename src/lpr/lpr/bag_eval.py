@@ -32,7 +32,6 @@ events (duplicates count against it: one pass should make one event); recall
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import shutil
@@ -47,6 +46,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 import yaml
+
+from lpr_common import topics
 
 DEFAULT_TOLERANCE_S = 0.5
 TRUE_POSITIVE, DUPLICATE, WRONG_TEXT, FALSE_EVENT = 'true_positive', 'duplicate', 'wrong_text', 'false_event'
@@ -322,7 +323,7 @@ def _eval_params(params_file: Path) -> Path:
     return Path(path)
 
 
-def frames_topic(reader, name: str = 'image_raw') -> str:
+def frames_topic(reader, name: str = topics.FRAMES.name) -> str:
     """The bag's frames topic: ``/<recorded ns>/image_raw``, else the one topic ending in it."""
     from lpr.bag import BagError
     if reader.namespace and f'/{reader.namespace}/{name}' in reader.topics:

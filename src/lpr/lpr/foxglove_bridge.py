@@ -23,53 +23,37 @@ import importlib
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import foxglove
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.qos import QoSProfile
 from rclpy.utilities import remove_ros_args
 
 from lpr import graph
-from lpr_common import msgdefs, qos
+from lpr_common import msgdefs, qos, topics
 from lpr.ws_relay import SUBPROTOCOLS, RelayError, SubprotocolRelay
 from lpr_common.process import die_with_parent
 
-# Topics the bridge knows: message type and subscription QoS. The QoS mirrors
-# the publisher's (lpr_common.qos): best-effort where the publisher is, the
-# events transient-local so a new viewer sees the recent passes.
-KNOWN_TOPICS: dict[str, tuple[str, QoSProfile]] = {
-    'image_raw': ('sensor_msgs/msg/Image', qos.FRAMES),
-    'debug/image/compressed': ('sensor_msgs/msg/CompressedImage', qos.DEBUG),
-    'plates/detections': ('lpr_interfaces/msg/PlateDetectionArray', qos.RESULTS),
-    'plates/reads': ('lpr_interfaces/msg/PlateReadArray', qos.RESULTS),
-    'plates/events': ('lpr_interfaces/msg/PlateEvent', qos.EVENTS),
-    '/diagnostics': ('diagnostic_msgs/msg/DiagnosticArray', qos.STATUS),
-}
-DEFAULT_TOPICS = ('debug/image/compressed', 'plates/detections', 'plates/reads',
-                  'plates/events', '/diagnostics')
-RAW_FRAMES_TOPIC = 'image_raw'   # full frames are big: only with --raw-frames
-SYNC_PERIOD_S = 0.2              # how often client subscriptions are mirrored
+# The graph's topics (lpr_common.topics): the subscriptions use each one's
+# QoS, so best-effort stays best-effort and a new viewer gets the recent
+# (transient-local) events.
+DEFAULT_TOPICS = tuple(t.name for t in (topics.DEBUG_IMAGE, topics.DETECTIONS, topics.READS,
+                                        topics.EVENTS, topics.DIAGNOSTICS))
+RAW_FRAMES_TOPIC = topics.FRAMES.name   # full frames are big: only with --raw-frames
+SYNC_PERIOD_S = 0.2                     # how often client subscriptions are mirrored
 
 
-@dataclass(frozen=True)
-class TopicSpec:
-    name: str        # as given: relative (resolved in the namespace) or absolute
-    type_name: str   # 'pkg/msg/Name'
-    qos: QoSProfile
-
-
-def parse_topic(item: str) -> TopicSpec:
-    """'plates/events' (a known topic) or 'some/topic=pkg/msg/Type' (best-effort)."""
+def parse_topic(item: str) -> topics.Topic:
+    """'plates/events' (a topic of the graph) or 'some/topic=pkg/msg/Type' (best-effort)."""
     name, _, type_name = item.partition('=')
+    known = topics.BY_NAME.get(name)
     if type_name:
-        return TopicSpec(name, type_name, KNOWN_TOPICS.get(name, (None, qos.DEBUG))[1])
-    if name not in KNOWN_TOPICS:
+        return topics.Topic(name, type_name, known.qos if known else qos.DEBUG, 'named on the command line')
+    if known is None:
         raise ValueError(f'unknown topic {name!r}: give its type as {name}=pkg/msg/Type')
-    return TopicSpec(name, *KNOWN_TOPICS[name])
+    return known
 
 
 def message_class(type_name: str) -> Any:
@@ -83,7 +67,7 @@ def message_class(type_name: str) -> Any:
 class _Forward:
     """One ROS topic -> one Foxglove channel."""
 
-    def __init__(self, node: Node, spec: TopicSpec):
+    def __init__(self, node: Node, spec: topics.Topic):
         self.topic = node.resolve_topic_name(spec.name)
         self.spec = spec
         self.msg_type = message_class(spec.type_name)
@@ -100,9 +84,9 @@ class _Forward:
 
 
 class FoxgloveBridge(Node):
-    def __init__(self, namespace: str, topics: list[TopicSpec]):
+    def __init__(self, namespace: str, topic_list: list[topics.Topic]):
         super().__init__('foxglove_bridge', namespace=namespace)
-        self.forwards = [_Forward(self, spec) for spec in topics]
+        self.forwards = [_Forward(self, spec) for spec in topic_list]
         self.create_timer(SYNC_PERIOD_S, self._sync_subscriptions)
 
     def _sync_subscriptions(self) -> None:
@@ -137,8 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(remove_ros_args(['bridge', *argv])[1:])
     names = list(dict.fromkeys([*args.topics, *([RAW_FRAMES_TOPIC] if args.raw_frames else [])]))
     try:
-        topics = [parse_topic(name) for name in names]
-        for spec in topics:   # fail before anything starts
+        chosen = [parse_topic(name) for name in names]
+        for spec in chosen:   # fail before anything starts
             message_class(spec.type_name)
             msgdefs.full_definition(spec.type_name)
     except (ValueError, msgdefs.MessageDefinitionError) as exc:
@@ -161,11 +145,11 @@ def main(argv: list[str] | None = None) -> int:
     node = None
     try:
         rclpy.init(args=['bridge', *argv])
-        node = FoxgloveBridge(args.namespace.strip('/'), topics)
+        node = FoxgloveBridge(args.namespace.strip('/'), chosen)
         relay._say = node.get_logger().warning
         node.get_logger().info(f'Foxglove WebSocket on ws://{args.host}:{relay.port} '
                                f'({" or ".join(SUBPROTOCOLS)}), '
-                               f'{len(topics)} topics: {", ".join(f.topic for f in node.forwards)}')
+                               f'{len(chosen)} topics: {", ".join(f.topic for f in node.forwards)}')
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -13,7 +13,7 @@ from lifecycle_msgs.srv import ChangeState
 from lpr_interfaces.msg import PlateEvent
 
 from lpr.background import Spinner, ros_context
-from lpr_common import qos
+from lpr_common import topics
 
 
 class GraphMonitor:
@@ -28,8 +28,9 @@ class GraphMonitor:
         self.events: list[PlateEvent] = []
         self.arrivals: dict[str, int] = {}   # event id -> wall-clock ns it arrived here
         self._on_event = on_event
-        self.node.create_subscription(PlateEvent, 'plates/events', self._event, qos.EVENTS)
-        self.node.create_subscription(DiagnosticArray, '/diagnostics', self._diagnostics, qos.STATUS)
+        self.node.create_subscription(PlateEvent, topics.EVENTS.name, self._event, topics.EVENTS.qos)
+        self.node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS.name, self._diagnostics,
+                                      topics.DIAGNOSTICS.qos)
         self._spinner = Spinner(self.context, self.node, 'lpr-monitor')
 
     def _event(self, msg: PlateEvent) -> None:

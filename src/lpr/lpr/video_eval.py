@@ -14,7 +14,9 @@ import threading
 import time
 from pathlib import Path
 
-FRAMES_TOPIC = 'image_raw'
+from lpr_common import topics
+
+FRAMES_TOPIC = topics.FRAMES.name
 
 
 class VideoError(ValueError):
@@ -30,7 +32,6 @@ class VideoPlayer:
         from sensor_msgs.msg import Image  # noqa: F401 - checked here, used in play()
 
         from lpr.background import ros_context
-        from lpr_common import qos
         self.path = Path(path)
         capture = cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
@@ -44,7 +45,7 @@ class VideoPlayer:
         self.node = rclpy.create_node('lpr_video_player', context=self.context)
         name = f'/{namespace}/{FRAMES_TOPIC}'
         self.played_names = {FRAMES_TOPIC: name}
-        self.publisher = self.node.create_publisher(Image, name, qos.FRAMES)
+        self.publisher = self.node.create_publisher(Image, name, topics.FRAMES.qos)
         self.published = {FRAMES_TOPIC: 0}
         self.unreadable = 0
         self._cancel = threading.Event()

@@ -10,7 +10,7 @@ from sensor_msgs.msg import Image
 
 from lpr_camera.config import CameraConfig
 from lpr_camera.sources import FrameSource, SourceError, open_source
-from lpr_common import qos
+from lpr_common import topics
 from lpr_common.images import array_to_image
 from lpr_common.node import WARN, LprNode, run_node
 from lpr_common.rate import RateMeter
@@ -32,7 +32,7 @@ class CameraNode(LprNode):
         self.camera_id = config.camera_id or self.get_namespace().strip('/') or 'camera'
         self.source = open_source(config.source, **source_options(config))
         self.source.open()
-        self.pub = self.create_lifecycle_publisher(Image, 'image_raw', qos.FRAMES)
+        self.pub = self.create_lifecycle_publisher(Image, topics.FRAMES.name, topics.FRAMES.qos)
         self.get_logger().info(f'camera {self.camera_id}: {config.source} '
                                f'({self.source.fps or "?"} fps, {"live" if self.source.is_live else "finite"})')
 

@@ -25,7 +25,7 @@ from rclpy.parameter import Parameter
 from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, TransitionCallbackReturn
 from rclpy.signals import SignalHandlerOptions
 
-from lpr_common import qos
+from lpr_common import topics
 from lpr_common.config import ConfigError, build_config, field_specs
 from lpr_common.process import die_with_parent
 
@@ -85,7 +85,7 @@ class LprNode(LifecycleNode):
         self.declare_parameter('status_period', 2.0, ParameterDescriptor(
             description='seconds between status messages on /diagnostics', dynamic_typing=True))
         # Status is a plain publisher: errors must be visible while inactive too.
-        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics', qos.STATUS)
+        self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name, topics.DIAGNOSTICS.qos)
         period = float(self.get_parameter('status_period').value)
         self._diag_timer = self.create_timer(max(period, 0.1), self.publish_status)
 

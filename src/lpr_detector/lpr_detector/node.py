@@ -6,7 +6,7 @@ import time
 from lpr_interfaces.msg import BoundingBox, PlateDetection, PlateDetectionArray, PlateReadArray
 from sensor_msgs.msg import CompressedImage, Image
 
-from lpr_common import qos
+from lpr_common import topics
 from lpr_common.images import ImageError, array_to_compressed, array_to_image, image_to_array
 from lpr_common.node import LprNode, run_node
 from lpr_common.rate import RateMeter
@@ -34,14 +34,14 @@ class DetectorNode(LprNode):
         self.finder = PlateFinder.from_config(config)
         self.finder.warm_up()   # the first inference is slow: not on the first car's frames
         self.get_logger().info(f'plate detector {self.finder.detector.name} ready')
-        self.pub = self.create_lifecycle_publisher(PlateDetectionArray, 'plates/detections', qos.RESULTS)
-        self.debug_pub = self.create_lifecycle_publisher(CompressedImage, 'debug/image/compressed', qos.DEBUG)
+        self.pub = self.create_lifecycle_publisher(PlateDetectionArray, topics.DETECTIONS.name, topics.DETECTIONS.qos)
+        self.debug_pub = self.create_lifecycle_publisher(CompressedImage, topics.DEBUG_IMAGE.name, topics.DEBUG_IMAGE.qos)
 
     def activate(self) -> None:
         self.worker = Worker(self._process, 'detector', maxsize=1, on_error=self.worker_error('detection'))
         self._subs = [
-            self.create_subscription(Image, 'image_raw', self.worker.submit, qos.FRAMES),
-            self.create_subscription(PlateReadArray, 'plates/reads', self._remember_reads, qos.RESULTS),
+            self.create_subscription(Image, topics.FRAMES.name, self.worker.submit, topics.FRAMES.qos),
+            self.create_subscription(PlateReadArray, topics.READS.name, self._remember_reads, topics.READS.qos),
         ]
 
     def deactivate(self) -> None:

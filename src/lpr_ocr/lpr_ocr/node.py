@@ -5,7 +5,7 @@ import time
 
 from lpr_interfaces.msg import PlateCandidate, PlateDetectionArray, PlateRead, PlateReadArray
 
-from lpr_common import qos
+from lpr_common import topics
 from lpr_common.images import ImageError, image_to_array
 from lpr_common.node import LprNode, run_node
 from lpr_common.worker import Worker
@@ -29,13 +29,13 @@ class OcrNode(LprNode):
         if self.ocr.notice:
             self.get_logger().warning(self.ocr.notice)
         self.get_logger().info(f'OCR {self.ocr.name} ready, regions {",".join(config.regions)}')
-        self.pub = self.create_lifecycle_publisher(PlateReadArray, 'plates/reads', qos.RESULTS)
+        self.pub = self.create_lifecycle_publisher(PlateReadArray, topics.READS.name, topics.READS.qos)
 
     def activate(self) -> None:
         self.worker = Worker(self._process, 'ocr', maxsize=self.config.queue_size,
                              on_error=self.worker_error('OCR'))
-        self._subs = [self.create_subscription(PlateDetectionArray, 'plates/detections',
-                                               self.worker.submit, qos.RESULTS)]
+        self._subs = [self.create_subscription(PlateDetectionArray, topics.DETECTIONS.name,
+                                               self.worker.submit, topics.DETECTIONS.qos)]
 
     def deactivate(self) -> None:
         self.stop_worker(self.worker, self._subs)

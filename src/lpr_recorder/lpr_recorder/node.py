@@ -8,7 +8,7 @@ from collections import deque
 from builtin_interfaces.msg import Time
 from lpr_interfaces.msg import PlateCandidate, PlateEvent, PlateRead, PlateReadArray
 
-from lpr_common import qos
+from lpr_common import topics
 from lpr_common.images import ImageError, image_to_array
 from lpr_common.node import ERROR, OK, LprNode, run_node
 from lpr_common.worker import Worker
@@ -118,7 +118,7 @@ class RecorderNode(LprNode):
         if waiting:
             self.get_logger().warning(f'{waiting} event(s) spooled in {self.spool.root} while writes failed: '
                                       'committing them now')
-        self.pub = self.create_lifecycle_publisher(PlateEvent, 'plates/events', qos.EVENTS)
+        self.pub = self.create_lifecycle_publisher(PlateEvent, topics.EVENTS.name, topics.EVENTS.qos)
         self.get_logger().info(f'journal {self.journal.url}, images in {store.root}')
 
     def activate(self) -> None:
@@ -126,7 +126,7 @@ class RecorderNode(LprNode):
         self.worker = Worker(self._commit, 'recorder', maxsize=self.config.queue_size,
                              on_error=self._on_error, on_full=self._spill)
         self.worker.submit(_DRAIN)   # events an earlier run spooled
-        self._sub = self.create_subscription(PlateReadArray, 'plates/reads', self._on_reads, qos.RESULTS)
+        self._sub = self.create_subscription(PlateReadArray, topics.READS.name, self._on_reads, topics.READS.qos)
         self._timer = self.create_timer(0.25, self._tick)
         self._retention_timer = self.create_timer(self.config.retention_period_s,
                                                   lambda: self.worker.submit(_RETENTION))

@@ -1,0 +1,38 @@
+"""Every topic of the graph in one table: name, message type and QoS.
+
+Names without a leading slash live in the camera's namespace (``/cam0/...``).
+The nodes, the Foxglove bridge and the bag tools take names, types and QoS
+from here; the QoS profiles and their reasons are in ``lpr_common.qos``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rclpy.qos import QoSProfile
+
+from lpr_common import qos
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    type_name: str      # pkg/msg/Type
+    qos: QoSProfile
+    what: str
+
+
+FRAMES = Topic('image_raw', 'sensor_msgs/msg/Image', qos.FRAMES,
+               'camera frames, BGR8 (camera -> detector)')
+DEBUG_IMAGE = Topic('debug/image/compressed', 'sensor_msgs/msg/CompressedImage', qos.DEBUG,
+                    'annotated frames, JPEG, while someone listens (detector)')
+DETECTIONS = Topic('plates/detections', 'lpr_interfaces/msg/PlateDetectionArray', qos.RESULTS,
+                   'plate boxes and crops, the frame as JPEG when plates were found (detector -> OCR)')
+READS = Topic('plates/reads', 'lpr_interfaces/msg/PlateReadArray', qos.RESULTS,
+              'plate texts with confidences and candidates (OCR -> recorder)')
+EVENTS = Topic('plates/events', 'lpr_interfaces/msg/PlateEvent', qos.EVENTS,
+               'one per vehicle pass, preview and final, after the journal commit (recorder -> bridge)')
+DIAGNOSTICS = Topic('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', qos.STATUS,
+                    "every node's status and figures")
+
+ALL = (FRAMES, DEBUG_IMAGE, DETECTIONS, READS, EVENTS, DIAGNOSTICS)
+BY_NAME = {t.name: t for t in ALL}
