@@ -19,7 +19,7 @@ import yaml
 from conftest import REPO, shared_path
 from lpr import bag
 from lpr.bag_eval import (DUPLICATE, FALSE_EVENT, TRUE_POSITIVE, WRONG_TEXT, EventRecord, TruthError, TruthSpan,
-                          load_truth, normalize_plate, parse_truth, progress, queues_empty, score)
+                          load_truth, parse_truth, progress, queues_empty, score)
 
 DOMAIN_ID = str(100 + os.getpid() % 31)   # apart from the other graph tests on this host
 
@@ -66,7 +66,6 @@ def test_overlapping_spans_match_by_text_and_no_events():
 
 
 def test_truth_files(tmp_path):
-    assert normalize_plate(' ls15-EBC ') == 'ls15ebc'
     spans = parse_truth('text,start_s,end_s\n# a comment\n\nLS15EBC, 0.0, 4.7  # whole clip\n')
     assert spans == [TruthSpan('LS15EBC', 0.0, 4.7)]
     path = tmp_path / 'truth.yaml'
@@ -238,15 +237,17 @@ def test_record_and_play_round_trip(tmp_path, monkeypatch):
         for i in range(5):
             frame = Image(height=4, width=4, encoding='bgr8', step=12, data=bytes([i]) * 48)
             frame.header.stamp.sec, frame.header.frame_id = 1000 + i, 'cam0'
-            frames_pub.publish(frame)
+            # published as bytes: CDR padding is not zeroed, so two serializations of
+            # one message may differ there (the recorder must keep the bytes it got)
             sent.append(serialize_message(frame))
+            frames_pub.publish(sent[-1])
             time.sleep(0.03)
         for text in ('LS15EBC', 'AB12CDE'):
             event = PlateEvent(event_id=text.lower(), stage=PlateEvent.STAGE_FINAL, camera_id='cam0')
             event.best.text = text
             event.header.stamp.sec = 1002
-            events_pub.publish(event)
             sent.append(serialize_message(event))
+            events_pub.publish(sent[-1])
         assert _wait(lambda: recorder.writer.message_count + recorder.worker.pending == 7), \
             recorder.writer.message_count
     finally:

@@ -6,7 +6,7 @@ from lpr_ocr.base import OcrError, PlateText, TextLine
 from lpr_ocr.config import OcrConfig
 from lpr_ocr.engine import PlateOcr
 from lpr_ocr.formats import FormatMatcher
-from lpr_ocr.reader import normalise_char
+from lpr_common.plate_text import normalise_char
 
 
 def reading(text, confs=None, alts=None):
@@ -128,7 +128,7 @@ def test_format_prior_breaks_ties_towards_layouts_the_camera_sees():
 
 
 def test_groups_expand():
-    from lpr_ocr.formats import expand_regions
+    from lpr_common.plate_text import expand_regions
     assert expand_regions(['eu', 'UK', 'BR']) == ('UK', 'SK', 'CZ', 'DE', 'FR', 'PL', 'BR')
 
 

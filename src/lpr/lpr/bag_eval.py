@@ -48,6 +48,7 @@ from typing import Callable, Iterable, Sequence
 import yaml
 
 from lpr_common import topics
+from lpr_common.plate_text import compact, fold_label_quirks
 
 DEFAULT_TOLERANCE_S = 0.5
 TRUE_POSITIVE, DUPLICATE, WRONG_TEXT, FALSE_EVENT = 'true_positive', 'duplicate', 'wrong_text', 'false_event'
@@ -120,7 +121,7 @@ class Score:
         """Spans with an event whose text equals theirs once O/0 and I/1 are folded."""
         hits = set(self.matched)
         for e in self.events:
-            if e.outcome == WRONG_TEXT and e.span is not None and _fold(e.event.text) == _fold(self.truth[e.span].text):
+            if e.outcome == WRONG_TEXT and e.span is not None and fold_label_quirks(e.event.text) == fold_label_quirks(self.truth[e.span].text):
                 hits.add(e.span)
         return len(hits)
 
@@ -171,15 +172,6 @@ class Score:
                        'event_id': self.events[self.matched[i]].event.event_id if i in self.matched else None}
                       for i, s in enumerate(self.truth)],
         }
-
-
-def _fold(text: str) -> str:
-    return normalize_plate(text).replace('o', '0').replace('i', '1')
-
-
-def normalize_plate(text: str) -> str:
-    """``'LS15 EBC'``, ``'ls15-ebc'`` -> ``'ls15ebc'``."""
-    return ''.join(ch for ch in text if ch not in ' -\t').casefold()
 
 
 def parse_truth(text: str, yaml_format: bool = False) -> list[TruthSpan]:
@@ -247,7 +239,7 @@ def score(truth: Sequence[TruthSpan], events: Iterable[EventRecord],
     result = Score(list(truth), [], tolerance_s)
     for event in sorted(events, key=lambda e: e.stamp_s):
         near = [i for i, s in enumerate(result.truth) if _distance(s, event.stamp_s) <= tolerance_s]
-        same = [i for i in near if normalize_plate(result.truth[i].text) == normalize_plate(event.text)]
+        same = [i for i in near if compact(result.truth[i].text) == compact(event.text)]
         free = [i for i in same if i not in result.matched]
         if free:
             span = min(free, key=lambda i: (_distance(result.truth[i], event.stamp_s), result.truth[i].start_s))

@@ -33,16 +33,6 @@ class DatasetError(ValueError):
     """A dataset folder that cannot be evaluated at all."""
 
 
-def normalise(text: str) -> str:
-    """Compare plates without spaces, dashes or case."""
-    return ''.join(ch for ch in text.upper() if ch not in ' -_.·')
-
-
-def fold(text: str) -> str:
-    """Also fold the confusable pairs O->0, I->1 (label quirks, not reading errors)."""
-    return normalise(text).replace('O', '0').replace('I', '1')
-
-
 def load(root: str | Path, mode: str = 'auto') -> Dataset:
     root = Path(root)
     if not root.is_dir():

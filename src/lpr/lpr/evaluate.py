@@ -12,7 +12,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lpr.datasets import Dataset, Sample, fold, normalise
+from lpr.datasets import Dataset, Sample
+from lpr_common.plate_text import compact, fold_label_quirks
 
 IOU_HIT = 0.5
 
@@ -98,11 +99,11 @@ def cut_label(image: np.ndarray, box, margin=CROP_MARGIN) -> np.ndarray:
 
 
 def _score(row: dict, truth: str) -> None:
-    row['ok'] = bool(row['read']) and normalise(row['read']) == normalise(truth)
-    row['ok_folded'] = bool(row['read']) and fold(row['read']) == fold(truth)
+    row['ok'] = bool(row['read']) and compact(row['read']) == compact(truth)
+    row['ok_folded'] = bool(row['read']) and fold_label_quirks(row['read']) == fold_label_quirks(truth)
     for name, text in row.get('readers', {}).items():
-        row['readers'][name] = {'read': text, 'ok': bool(text) and normalise(text) == normalise(truth),
-                                'ok_folded': bool(text) and fold(text) == fold(truth)}
+        row['readers'][name] = {'read': text, 'ok': bool(text) and compact(text) == compact(truth),
+                                'ok_folded': bool(text) and fold_label_quirks(text) == fold_label_quirks(truth)}
     row['latency_ms'] = round(row['latency_ms'], 1)
 
 

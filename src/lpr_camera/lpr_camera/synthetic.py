@@ -36,6 +36,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from lpr_common.plate_text import FORMATS as PLATE_LAYOUTS
+from lpr_common.plate_text import PlateFormat, compact, to_latin
+
 FORMATS = ('UK', 'SK', 'DE', 'KZ', 'RU', 'US', 'BR')
 
 _LETTERS = 'ABCDEFGHJKLMNPRSTUVWXYZ'   # no I, O, Q
@@ -437,37 +440,47 @@ def _make_de(rng) -> str:
 @dataclass(frozen=True)
 class _PlateFormat:
     name: str
-    pattern: str                                          # regex of the compact text
+    layouts: tuple[PlateFormat, ...]                      # what it draws (lpr_common.plate_text)
     make: Callable[[np.random.Generator], str]            # random display text
     display: Callable[[str], str]                          # compact text -> display text
     render: Callable[[str, _TextRenderer, np.random.Generator], np.ndarray]
     width_ratio: float                                    # plate width / car width
 
+    def draws(self, text: str) -> bool:
+        """``text`` (compact) fits one of the layouts this format draws."""
+        latin = to_latin(text)
+        return any(f.fits(latin) for f in self.layouts)
+
+
+def _layouts(region: str, *patterns: str) -> tuple[PlateFormat, ...]:
+    """The region's layouts (lpr_common.plate_text), or only those with these patterns."""
+    return tuple(f for f in PLATE_LAYOUTS[region] if not patterns or f.pattern in patterns)
+
 
 _PLATE_FORMATS = {f.name: f for f in (
-    _PlateFormat('UK', r'[A-Z]{2}\d{2}[A-Z]{3}',
+    _PlateFormat('UK', _layouts('UK'),
                  lambda r: _split_display(_pick(r, _LETTERS, 2) + _pick(r, _DIGITS, 2)
                                           + _pick(r, _LETTERS, 3), 4),
                  lambda t: _split_display(t, 4), _render_uk, 0.39),
-    _PlateFormat('SK', r'[A-Z]{2}\d{3}[A-Z]{2}',
+    _PlateFormat('SK', _layouts('SK'),
                  lambda r: (_SK_DISTRICTS[int(r.integers(len(_SK_DISTRICTS)))] + ' '
                             + _pick(r, _DIGITS, 3) + _pick(r, _LETTERS, 2)),
                  lambda t: _split_display(t, 2), _render_sk, 0.39),
-    _PlateFormat('DE', r'[A-Z]{1,3}[A-Z]{1,2}\d{1,4}', _make_de,
+    _PlateFormat('DE', _layouts('DE'), _make_de,
                  lambda t: _split_display(t, 1, len(re.match(r'[A-Z]+', t).group())),
                  _render_de, 0.39),
-    _PlateFormat('KZ', r'\d{3}[A-Z]{2,3}\d{2}',
+    _PlateFormat('KZ', _layouts('KZ'),
                  lambda r: (_pick(r, _DIGITS, 3) + ' ' + _pick(r, _LETTERS, 3) + ' '
                             + f'{int(r.integers(1, 20)):02d}'),
                  lambda t: _split_display(t, 3, len(t) - 2), _render_kz, 0.39),
-    _PlateFormat('RU', r'[ABEKMHOPCTYX]\d{3}[ABEKMHOPCTYX]{2}\d{2,3}',
+    _PlateFormat('RU', _layouts('RU'),
                  lambda r: (_pick(r, _RU_LETTERS, 1) + _pick(r, _DIGITS, 3)
                             + _pick(r, _RU_LETTERS, 2) + ' ' + str(int(r.integers(10, 200)))),
                  lambda t: _split_display(t, 6), _render_ru, 0.39),
-    _PlateFormat('US', r'[A-Z]{3}\d{4}',
+    _PlateFormat('US', _layouts('US', 'LLLDDDD'),
                  lambda r: _pick(r, _LETTERS, 3) + _pick(r, _DIGITS, 4),
                  lambda t: t, _render_us, 0.3),
-    _PlateFormat('BR', r'[A-Z]{3}\d[A-Z]\d{2}',
+    _PlateFormat('BR', _layouts('BR', 'LLLDLDD'),
                  lambda r: _pick(r, _LETTERS, 3) + _pick(r, _DIGITS, 1) + _pick(r, _LETTERS, 1)
                  + _pick(r, _DIGITS, 2),
                  lambda t: t, _render_br, 0.32),
@@ -476,11 +489,6 @@ _PLATE_FORMATS = {f.name: f for f in (
 
 # most specific first: the DE pattern also fits US and BR texts
 _INFER_ORDER = ('UK', 'SK', 'KZ', 'RU', 'BR', 'US', 'DE')
-
-
-def compact(text: str) -> str:
-    """Plate text as compared: upper case, letters and digits only."""
-    return re.sub(r'[^0-9A-Z]', '', text.upper())
 
 
 def parse_plate(entry: str) -> tuple[str, str]:
@@ -497,12 +505,12 @@ def parse_plate(entry: str) -> tuple[str, str]:
     if fmt and fmt not in _PLATE_FORMATS:
         raise SceneError(f'unknown plate format {fmt!r} in {entry!r} (known: {", ".join(FORMATS)})')
     if not fmt:
-        fmt = next((f for f in _INFER_ORDER if re.fullmatch(_PLATE_FORMATS[f].pattern, key)), '')
+        fmt = next((f for f in _INFER_ORDER if _PLATE_FORMATS[f].draws(key)), '')
         if not fmt:
             raise SceneError(f'cannot tell the plate format of {entry!r}: write it as FMT:TEXT')
     spec = _PLATE_FORMATS[fmt]
-    if not re.fullmatch(spec.pattern, key):
-        raise SceneError(f'{entry!r} is not a {fmt} plate (pattern {spec.pattern})')
+    if not spec.draws(key):
+        raise SceneError(f'{entry!r} is not a {fmt} plate (layouts {", ".join(f.pattern for f in spec.layouts)})')
     display = ' '.join(text.upper().split()) if ' ' in text.strip() else spec.display(key)
     return fmt, display
 

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from lpr_common.config import check, param
 from lpr_ocr.engine_names import READER_HELP, READERS
-from lpr_ocr.formats import ALL_REGIONS, GROUPS
+from lpr_common.plate_text import ALL_REGIONS, GROUPS
 from lpr_ocr.preprocess import MODES
 
 

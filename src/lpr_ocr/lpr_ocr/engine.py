@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lpr_common.plate_text import fold_label_quirks
 from lpr_ocr import base
 from lpr_ocr.base import OcrError, PlateText
 from lpr_ocr.formats import FormatMatcher
@@ -42,11 +43,7 @@ class ReadTrace:
     def agree(self) -> bool | None:
         if self.primary is None or self.general is None:
             return None
-        return _fold(self.primary) == _fold(self.general)
-
-
-def _fold(text: str) -> str:
-    return text.replace('O', '0').replace('I', '1')
+        return fold_label_quirks(self.primary) == fold_label_quirks(self.general)
 
 
 def plate_colour(crop: np.ndarray) -> str:

@@ -13,84 +13,9 @@ import dataclasses
 import itertools
 from dataclasses import dataclass
 
+from lpr_common.plate_text import (ALL_REGIONS, CLASSES, CN_PROVINCES, CONFUSABLE, CYRILLIC_TO_LATIN, FORMATS,
+                                   PlateFormat, expand_regions, normalise_char)
 from lpr_ocr.base import Candidate, PlateText, TextLine
-from lpr_ocr.reader import normalise_char
-
-LATIN = frozenset('ABCDEFGHIJKLMNOPQRSTUVWXYZ')
-DIGITS = frozenset('0123456789')
-# Letters that exist in both Cyrillic and Latin shapes (RU/UA/KZ plates use only these).
-CYRILLIC_LATIN = frozenset('ABEKMHOPCTYX')
-CN_PROVINCES = frozenset('京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼')
-
-CLASSES = {
-    'L': LATIN,
-    'D': DIGITS,
-    'A': LATIN | DIGITS,
-    'R': CYRILLIC_LATIN,
-    'C': CN_PROVINCES,
-    'N': frozenset('DF'),   # CN new-energy marker
-}
-
-# Letter <-> digit pairs that plate fonts draw alike, with how much of the
-# recogniser's confidence survives the swap: O/0 are often the same glyph,
-# A/4 rarely. Used only where a format demands the other class.
-_PAIRS = {('O', '0'): 0.9, ('I', '1'): 0.8, ('Z', '2'): 0.6, ('S', '5'): 0.6, ('B', '8'): 0.6,
-          ('G', '6'): 0.5, ('D', '0'): 0.5, ('Q', '0'): 0.5, ('T', '1'): 0.3, ('L', '1'): 0.3,
-          ('J', '1'): 0.3, ('U', '0'): 0.3, ('A', '4'): 0.3, ('E', '3'): 0.3, ('T', '7'): 0.3}
-CONFUSABLE: dict[str, dict[str, float]] = {}
-for (_a, _b), _w in _PAIRS.items():
-    CONFUSABLE.setdefault(_a, {})[_b] = _w
-    CONFUSABLE.setdefault(_b, {})[_a] = _w
-# Cyrillic glyphs an OCR trained on Cyrillic might emit -> their Latin twins.
-CYRILLIC_TO_LATIN = dict(zip('АВЕКМНОРСТУХ', 'ABEKMHOPCTYX'))
-
-
-
-@dataclass(frozen=True)
-class PlateFormat:
-    region: str
-    name: str
-    pattern: str  # characters of CLASSES
-
-    def __len__(self) -> int:
-        return len(self.pattern)
-
-
-def _f(region: str, name: str, *patterns: str) -> list[PlateFormat]:
-    return [PlateFormat(region, name if len(patterns) == 1 else f'{name}{i + 1}', p)
-            for i, p in enumerate(patterns)]
-
-
-FORMATS: dict[str, list[PlateFormat]] = {
-    'UK': _f('UK', 'uk-2001', 'LLDDLLL'),
-    'KZ': _f('KZ', 'kz-2012', 'DDDLLLDD', 'DDDLLDD'),
-    'RU': _f('RU', 'ru-private', 'RDDDRRDD', 'RDDDRRDDD'),
-    'SK': _f('SK', 'sk', 'LLDDDLL'),
-    'CZ': _f('CZ', 'cz', 'DLDDDDD', 'DLLDDDD'),
-    # district (1-3 letters) + 1-2 letters + 1-4 digits, at most 8 characters
-    'DE': _f('DE', 'de', *sorted({'L' * n + 'D' * d for n in range(2, 6) for d in range(1, 5) if n + d <= 8})),
-    'FR': _f('FR', 'fr-siv', 'LLDDDLL'),
-    'BR': _f('BR', 'br-old', 'LLLDDDD') + _f('BR', 'br-mercosur', 'LLLDLDD'),
-    # the commonest passenger formats (NY/PA/TX..., CA, older 6-character ones)
-    'US': _f('US', 'us', 'LLLDDDD', 'DLLLDDD', 'LLLDDD', 'DDDLLL'),
-    # regular, new-energy small (D/F third) and large (D/F last)
-    'CN': _f('CN', 'cn', 'CLAAAAA') + _f('CN', 'cn-ev', 'CLNAAAAA', 'CLDDDDDN'),
-    # 2-letter district + 5, 3-letter district + 4 (the common patterns)
-    'PL': _f('PL', 'pl', 'LLDDDDD', 'LLDDDDL', 'LLDDDLL', 'LLLDDDD', 'LLLDDLL', 'LLLDLDD', 'LLLDDDL'),
-}
-# Groups accepted wherever regions are listed.
-GROUPS = {'EU': ('UK', 'SK', 'CZ', 'DE', 'FR', 'PL')}
-ALL_REGIONS = tuple(FORMATS)
-
-
-def expand_regions(regions) -> tuple[str, ...]:
-    """Region codes with groups (EU) expanded, in order, without repeats."""
-    out: list[str] = []
-    for r in regions:
-        for code in GROUPS.get(r.upper(), (r.upper(),)):
-            if code not in out:
-                out.append(code)
-    return tuple(out)
 
 
 def _regions_per_pattern(formats) -> dict[str, set[str]]:

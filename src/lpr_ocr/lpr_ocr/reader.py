@@ -2,16 +2,15 @@
 characters among them, recognise, normalise."""
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from lpr_common.plate_text import normalise_char
 from lpr_ocr.base import Candidate, LineRecognizer, PlateText, TextLine
 
 # Characters that separate groups on plates and are not part of the number.
-_SEPARATORS = set(' -–—.·•:_|/\\')
 
 
 @dataclass(frozen=True)
@@ -112,12 +111,6 @@ def _usable(crop) -> bool:
     return crop is not None and crop.size > 0 and min(crop.shape[:2]) >= 4
 
 
-def normalise_char(ch: str) -> str:
-    """Upper-case letters and digits; '' for separators and punctuation."""
-    if ch in _SEPARATORS:
-        return ''
-    ch = unicodedata.normalize('NFKC', ch).upper()
-    return ch if len(ch) == 1 and ch.isalnum() else ''
 
 
 def _row_of(anchor: np.ndarray, quads: list[np.ndarray]) -> list[np.ndarray]:

@@ -24,6 +24,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from lpr_common.plate_text import twin_fold
+
 PREVIEW, FINAL = 'preview', 'final'
 
 
@@ -304,14 +306,6 @@ class PassAggregator:
         seen = [r.stamp_ns for r in cluster] or [p.first_ns, p.last_ns]
         return Decision(stage, p.event_id, p.camera_id, text, confidence, min(seen), max(seen),
                         len(p.reads), best, candidates, direction(cluster))
-
-
-# Characters plate fonts draw alike; a repeat may differ only in these.
-_TWINS = str.maketrans('O0QDIL1BSZG', '00001118526')
-
-
-def twin_fold(text: str) -> str:
-    return text.translate(_TWINS)
 
 
 def _jump(last_box, box) -> float | None:
