@@ -1,14 +1,16 @@
 import datetime as dt
 import time
 
+import numpy as np
 import pytest
 
 from lpr_bridge.config import BridgeConfig
 from lpr_bridge.sender import SenderLoop
-from lpr_bridge.socketio_transport import SocketIoTransport, parse_ack
+from lpr_bridge.security import TOKEN_ENV, SecurityError, check_url, load_token
+from lpr_bridge.socketio_transport import SocketIoTransport, parse_ack, parse_batch_ack
 from lpr_bridge.uploader import TransportError, Uploader
 from lpr_common.config import ConfigError, build_config
-from lpr_recorder.journal import PENDING, REJECTED, SENT, Event, Journal, sqlite_url
+from lpr_recorder.journal import DEAD_LETTER, PENDING, SENT, Event, Journal, sqlite_url
 
 from sio_server import EventServer, free_port
 
@@ -39,15 +41,19 @@ def test_uploads_fifo_with_images_and_a_rejection_does_not_block(journal, tmp_pa
     images = tmp_path / 'images'
     add_events(journal, ['AAA111', 'BAD000', 'CCC333'], images)
     with EventServer(token='secret', reject=('BAD000',)) as server:
-        transport = SocketIoTransport(server.url, token='secret', device_id='dev1', timeout_s=5)
+        transport = SocketIoTransport(server.url, token='secret', device_id='dev1', timeout_s=5,
+                                      allow_insecure=True)
         uploader = Uploader(journal, transport, images, 'dev1')
         assert uploader.run_once() == 3
         transport.close()
     assert [e['plate'] for e in server.received] == ['AAA111', 'CCC333']
     first = server.received[0]
-    assert first['device_id'] == 'dev1' and first['images']['frame']
+    assert first['device_id'] == 'dev1' and first['images']['frame'] == b'\xff\xd8jpeg\x00'   # binary, not base64
     assert first['first_seen'].endswith('+00:00')
-    assert journal.count(SENT) == 2 and journal.count(REJECTED) == 1 and journal.count(PENDING) == 0
+    assert journal.count(SENT) == 2 and journal.count(DEAD_LETTER) == 1 and journal.count(PENDING) == 0
+    bad = next(e for e in journal.latest(10) if e.plate == 'BAD000')
+    assert bad.upload_error == 'rejected by the server: plate refused by test server'
+    assert uploader.rejected == 1 and uploader.status()['dead_lettered'] == 1
 
 
 def test_no_server_keeps_events_queued(journal):
@@ -61,7 +67,7 @@ def test_no_server_keeps_events_queued(journal):
 def test_wrong_token_is_refused(journal):
     add_events(journal, ['AAA111'])
     with EventServer(token='right') as server:
-        transport = SocketIoTransport(server.url, token='wrong', timeout_s=2)
+        transport = SocketIoTransport(server.url, token='wrong', timeout_s=2, allow_insecure=True)
         with pytest.raises(TransportError):
             Uploader(journal, transport, None).run_once()
     assert journal.count(PENDING) == 1
@@ -100,12 +106,53 @@ def test_ack_parsing():
         parse_ack({'status': 'error', 'retry': True})
     with pytest.raises(TransportError):
         parse_ack('ok')
+    acks = parse_batch_ack({'status': 'success', 'results': [{'status': 'stored'}, {'status': 'duplicate'},
+                                                             {'status': 'rejected', 'error': 'bad plate'}]}, 3)
+    assert [a.accepted for a in acks] == [True, True, False] and acks[2].error == 'bad plate'
+    for reply in ({'status': 'success', 'results': [{'status': 'stored'}]},   # one result for two events
+                  {'status': 'error', 'error': 'device token revoked'}, None, ['x', 'y']):
+        with pytest.raises(TransportError):
+            parse_batch_ack(reply, 2)
 
 
 def test_config_validation():
     with pytest.raises(ConfigError, match='server_url'):
         build_config(BridgeConfig, {'server_url': 'ftp://x'})
     assert build_config(BridgeConfig, {}).server_url == ''
+    with pytest.raises(ConfigError, match='unknown parameter'):
+        build_config(BridgeConfig, {'token': 'secret'})     # a token is never a ROS parameter
+
+
+def test_token_comes_from_a_file_or_the_environment(tmp_path):
+    f = tmp_path / 'token'
+    f.write_text('lpr_abc\n')
+    assert load_token(str(f), {TOKEN_ENV: 'other'}) == 'lpr_abc'
+    assert load_token('', {TOKEN_ENV: ' lpr_env '}) == 'lpr_env'
+    assert load_token('', {}) == ''
+    with pytest.raises(SecurityError, match='cannot read token_file'):
+        load_token(str(tmp_path / 'missing'))
+    (tmp_path / 'empty').write_text('\n')
+    with pytest.raises(SecurityError, match='empty'):
+        load_token(str(tmp_path / 'empty'))
+
+
+def test_a_token_is_never_sent_in_clear_unless_allowed():
+    with pytest.raises(SecurityError, match='refusing to send the device token over plain http'):
+        check_url('http://central:8443', 'lpr_abc')
+    with pytest.raises(SecurityError, match='plain ws'):
+        SocketIoTransport('ws://central:8443', token='lpr_abc')
+    check_url('http://central:8443', 'lpr_abc', allow_insecure=True)     # a trusted LAN, said explicitly
+    check_url('https://central:8443', 'lpr_abc')
+    with pytest.raises(SecurityError, match='ca_file'):
+        check_url('wss://central:8443', 'lpr_abc', ca_file='/nonexistent/ca.pem')
+
+
+def test_backoff_has_jitter_within_half_to_full_delay():
+    import random
+    from lpr_bridge.sender import backoff
+    rng = random.Random(1)
+    waits = [backoff(8.0, rng) for _ in range(200)]
+    assert all(4.0 <= w <= 8.0 for w in waits) and len({round(w, 3) for w in waits}) > 150
 
 
 def real_jpeg(size=(720, 1280), seed=0) -> bytes:
@@ -150,12 +197,44 @@ def test_an_event_too_large_for_the_server_is_sent_with_smaller_images(journal, 
 
 
 def test_fit_payload_drops_images_it_cannot_shrink_enough():
-    import base64
     from lpr_bridge.uploader import fit_payload, payload_size
-    payload = {'event_id': 'x', 'images': {'frame': base64.b64encode(real_jpeg()).decode()}}
+    payload = {'event_id': 'x', 'images': {'frame': real_jpeg()}}
     fitted = fit_payload(payload, 5_000)
     assert fitted['images'] == {} and fitted['images_dropped'] and payload_size(fitted) <= 5_000
     assert fit_payload(payload, 0) is payload
+
+
+def test_image_size_and_quality_parameters():
+    import cv2
+    from lpr_bridge.uploader import prepare_image
+    original = real_jpeg((400, 800))
+    assert prepare_image(original) is original                  # 0, 0: sent as stored
+    small = prepare_image(original, max_side=200)
+    assert cv2.imdecode(np.frombuffer(small, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (100, 200)
+    low = prepare_image(original, quality=30)
+    assert len(low) < len(original) / 2
+    assert cv2.imdecode(np.frombuffer(low, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (400, 800)
+
+
+def test_batches_respect_the_payload_limit_and_the_heartbeat_reports_the_queue(journal, tmp_path):
+    images = tmp_path / 'images'
+    add_events(journal, [f'P{i:05d}' for i in range(7)], images)
+    for i in range(7):
+        (images / f'cam0/{i}_frame.jpg').write_bytes(b'\xff\xd8' + bytes(30_000))
+    with EventServer() as server:
+        transport = SocketIoTransport(server.url, timeout_s=5)
+        sizes = []
+        send = transport.send_batch
+        transport.send_batch = lambda payloads: sizes.append(len(payloads)) or send(payloads)
+        uploader = Uploader(journal, transport, images, 'dev1', batch=5, max_payload_bytes=100_000)
+        assert uploader.run_once() == 7
+        uploader.send_heartbeat()
+        transport.close()
+    assert sizes == [3, 2, 2]          # 3 x ~30 kB per message, 5 rows per journal read
+    assert [e['plate'] for e in server.received] == [f'P{i:05d}' for i in range(7)]
+    (beat,) = server.heartbeats
+    assert beat['queued'] == 0 and beat['sent'] == 7 and beat['connected'] is True
+    assert set(beat) >= {'dead_lettered', 'oldest_pending_age_s', 'last_error'}
 
 
 def test_a_server_closing_the_connection_on_a_huge_payload_counts_as_an_attempt(journal, tmp_path):

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from lpr_interfaces.msg import PlateEvent
 
-from lpr_common import qos
+from lpr_common import topics
 from lpr_common.node import ERROR, OK, WARN, LprNode, run_node
 from lpr_bridge.config import BridgeConfig
+from lpr_bridge.security import TOKEN_ENV, load_token, token_file_readable_by_others
 from lpr_bridge.sender import SenderLoop
 from lpr_bridge.uploader import Uploader
 from lpr_recorder.images import resolve_image_dir
-from lpr_recorder.journal import PENDING, Journal, resolve_url
+from lpr_recorder.journal import DEAD_LETTER, PENDING, Journal, resolve_url
 
 
 class BridgeNode(LprNode):
@@ -28,16 +29,22 @@ class BridgeNode(LprNode):
             self.get_logger().info('no server_url configured: events stay queued in the journal')
             return
         from lpr_bridge.socketio_transport import SocketIoTransport  # lazy: only when used
-        self.transport = SocketIoTransport(config.server_url, config.namespace, config.event_name,
-                                           config.token, config.device_id, config.ack_timeout_s)
+        token = load_token(config.token_file)   # a file or the environment, never a parameter
+        if not token:
+            self.get_logger().warning(f'no device token (token_file or ${TOKEN_ENV}): the server will refuse')
+        elif config.token_file and token_file_readable_by_others(config.token_file):
+            self.get_logger().warning(f'token_file {config.token_file} is readable by other users: chmod 600')
+        self.transport = SocketIoTransport(config.server_url, config.namespace, token, config.device_id,
+                                           config.ack_timeout_s, config.ca_file, config.allow_insecure)
         images = resolve_image_dir(config.image_dir) if config.send_images else None
         uploader = Uploader(self.journal, self.transport, images, config.device_id, config.batch,
-                            config.max_attempts, config.max_payload_bytes)
+                            config.max_attempts, config.max_payload_bytes, config.image_max_side,
+                            config.image_quality)
         self.loop = SenderLoop(uploader, config.poll_s, config.retry_initial_s, config.retry_max_s,
-                               self._on_state)
+                               self._on_state, config.heartbeat_s)
 
     def activate(self) -> None:
-        self._sub = self.create_subscription(PlateEvent, 'plates/events', self._on_event, qos.EVENTS)
+        self._sub = self.create_subscription(PlateEvent, topics.EVENTS.name, self._on_event, topics.EVENTS.qos)
         if self.loop is not None:
             self.loop.start()
 
@@ -68,14 +75,14 @@ class BridgeNode(LprNode):
             self.get_logger().warning(f'upload {state}: {detail}', throttle_duration_sec=30.0)
 
     def fill_status(self, status) -> None:
-        if self.journal is not None:
-            status.values['pending'] = self.journal.count(PENDING)
         if self.loop is not None:
             u = self.loop.uploader
-            status.values.update(sent=u.sent, rejected=u.rejected, dead_lettered=u.dead_lettered,
-                                 shrunk=u.shrunk, failures=self.loop.failures)
-        elif self.journal is not None and self.config is not None:
-            status.set(OK, 'no server configured: events queued')
+            status.values.update(u.status(), shrunk=u.shrunk, failures=self.loop.failures)
+        elif self.journal is not None:
+            status.values.update(queued=self.journal.count(PENDING), dead_lettered=self.journal.count(DEAD_LETTER),
+                                 connected=False)
+            if self.config is not None and not self.config.server_url:
+                status.set(OK, 'no server configured: events queued')
 
 
 def main(args=None) -> int:

@@ -1,8 +1,10 @@
-"""The bridge's background loop: upload, back off on failure, wait for work."""
+"""The bridge's background loop: upload, heartbeat, back off on failure, wait for work."""
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from typing import Callable
 
 from lpr_bridge.uploader import TransportError, Uploader
@@ -10,16 +12,24 @@ from lpr_bridge.uploader import TransportError, Uploader
 log = logging.getLogger(__name__)
 
 
+def backoff(delay: float, rng: random.Random = random) -> float:
+    """The wait before the next try: ``delay`` less a random part of up to half
+    of it, so edges that lost the server together do not all return at once."""
+    return rng.uniform(delay / 2, delay)
+
+
 class SenderLoop:
     def __init__(self, uploader: Uploader, poll_s: float, retry_initial_s: float, retry_max_s: float,
-                 on_state: Callable[[str, str], None] = lambda state, detail: None):
+                 on_state: Callable[[str, str], None] = lambda state, detail: None, heartbeat_s: float = 30.0):
         self.uploader = uploader
         self.poll_s = poll_s
         self.retry_initial_s, self.retry_max_s = retry_initial_s, retry_max_s
+        self.heartbeat_s = heartbeat_s
         self.on_state = on_state
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name='bridge-sender', daemon=True)
+        self._last_heartbeat = float('-inf')
         self.failures = 0
 
     def start(self) -> None:
@@ -33,21 +43,28 @@ class SenderLoop:
         self._wake.set()
         self._thread.join(timeout)
 
+    def _heartbeat(self) -> None:
+        if time.monotonic() - self._last_heartbeat >= self.heartbeat_s:
+            self._last_heartbeat = time.monotonic()
+            self.uploader.send_heartbeat()
+
     def _run(self) -> None:
         delay = self.retry_initial_s
         while not self._stop.is_set():
             try:
                 self.uploader.run_once()
+                self._heartbeat()
                 self.failures, delay = 0, self.retry_initial_s
                 self.on_state('connected', '')
                 wait = self.poll_s
             except TransportError as exc:
                 self.failures += 1
-                self.on_state('retrying', f'{exc}; retry in {delay:.0f} s')
-                wait, delay = delay, min(delay * 2, self.retry_max_s)
+                wait, delay = backoff(delay), min(delay * 2, self.retry_max_s)
+                self.on_state('retrying', f'{exc}; retry in {wait:.1f} s')
             except Exception as exc:  # noqa: BLE001 - e.g. the journal is locked: retry too
                 self.failures += 1
-                self.on_state('error', f'{type(exc).__name__}: {exc}')
-                wait, delay = delay, min(delay * 2, self.retry_max_s)
+                self.uploader.last_error = f'{type(exc).__name__}: {exc}'
+                wait, delay = backoff(delay), min(delay * 2, self.retry_max_s)
+                self.on_state('error', self.uploader.last_error)
             self._wake.wait(wait)
             self._wake.clear()

@@ -1,0 +1,3 @@
+from lpr_server.cli import main
+
+raise SystemExit(main())
