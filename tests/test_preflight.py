@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from lpr import graph
 from lpr.params import check_params
@@ -52,3 +53,32 @@ def test_lpr_run_refuses_before_starting_anything(tmp_path):
     assert len(lines) == 3, result.stderr
     assert "gap_seconds" in lines[0] and 'no such file' in lines[1] and 'not writable' in lines[2]
     assert 'Traceback' not in result.stderr and time.monotonic() - started < 30
+
+
+def test_the_shipped_params_file_restates_no_default():
+    """config/lpr.params.yaml lists only what differs from the nodes' defaults
+    (the defaults live in the node configs, once)."""
+    from lpr.params import config_classes, node_parameters
+    from lpr_common.config import field_specs
+    shipped = Path(__file__).resolve().parents[1] / 'config' / 'lpr.params.yaml'
+    for node, cls in config_classes().items():
+        defaults = {name: default for name, _, default, _ in field_specs(cls)}
+        for key, value in node_parameters(shipped, node, 'cam0').items():
+            assert defaults.get(key, object()) != value, f'{node}: {key}: {value!r} is the default'
+
+
+def test_the_cores_take_their_defaults_from_the_node_configs():
+    import dataclasses
+
+    from lpr_camera.config import CameraConfig
+    from lpr_camera.sources import SourceOptions
+    from lpr_recorder.config import RecorderConfig
+    from lpr_recorder.passes import PassConfig
+    for core, node in ((PassConfig(), RecorderConfig()), (SourceOptions(), CameraConfig())):
+        shared = [f.name for f in dataclasses.fields(core) if hasattr(node, f.name)]
+        assert shared, core
+        for name in shared:
+            if name in ('fps', 'width', 'height', 'loop'):   # SourceOptions: None / False = not set
+                continue
+            assert getattr(core, name) == getattr(node, name), (type(core).__name__, name)
+    assert RecorderConfig().pass_config() == PassConfig()

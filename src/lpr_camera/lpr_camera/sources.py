@@ -26,6 +26,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from lpr_camera.config import CameraConfig
 from lpr_camera.synthetic import SceneConfig, SceneError, SyntheticScene
 
 _LOG = logging.getLogger(__name__)
@@ -81,8 +82,8 @@ class SourceOptions:
     fps: float | None = None
     width: int | None = None
     height: int | None = None
-    reconnect_initial_s: float = 0.5
-    reconnect_max_s: float = 10.0
+    reconnect_initial_s: float = CameraConfig.reconnect_initial_s   # the node's defaults, kept in one place
+    reconnect_max_s: float = CameraConfig.reconnect_max_s
     read_timeout_s: float = 5.0
     scene: SceneConfig | None = None
 

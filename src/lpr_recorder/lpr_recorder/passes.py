@@ -25,21 +25,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lpr_common.plate_text import twin_fold
+from lpr_recorder.config import RecorderConfig
 
 PREVIEW, FINAL = 'preview', 'final'
 
 
 @dataclass(frozen=True)
 class PassConfig:
-    gap_s: float = 2.0            # a pass ends after this long without a matching read
-    min_reads: int = 2            # passes with fewer reads are noise and emit nothing
-    min_confidence: float = 0.5   # reads below this are ignored
-    min_length: int = 4           # shorter texts are not plates
-    match_distance: int = 1       # max edit distance (glyph twins folded) for a read's text to fit a pass
-    preview_reads: int = 3        # agreeing reads that trigger a preview (0 = never)
-    preview_timeout_s: float = 0.0  # else preview this long after the first read, if 2 reads agree (0 = wait)
-    repeat_window_s: float = 10.0 # a plate seen again this soon rejoins its pass
-    max_pass_s: float = 300.0     # force-close a pass open this long (parked car)
+    # The node's parameters (lpr_recorder.config, with their descriptions) give the defaults.
+    gap_s: float = RecorderConfig.gap_s
+    min_reads: int = RecorderConfig.min_reads
+    min_confidence: float = RecorderConfig.min_confidence
+    min_length: int = RecorderConfig.min_length
+    match_distance: int = RecorderConfig.match_distance
+    preview_reads: int = RecorderConfig.preview_reads
+    preview_timeout_s: float = RecorderConfig.preview_timeout_s
+    repeat_window_s: float = RecorderConfig.repeat_window_s
+    max_pass_s: float = RecorderConfig.max_pass_s
+    # Tuning of the pass logic itself, not node parameters:
     track_jump: float = 2.5       # a box moving more than this many plate widths between reads is another vehicle
     split_reads: int = 2          # this many agreeing, sure reads of another plate on a track start a new pass
     split_confidence: float = 0.8 # how sure each of those reads must be
