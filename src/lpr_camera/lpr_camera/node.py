@@ -100,9 +100,12 @@ class CameraNode(LprNode):
 
     def fill_status(self, status) -> None:
         status.values.update(frames=self.published, fps=self._rate.rate())
-        dropped = getattr(self.source, 'dropped', None)
-        if dropped is not None:
-            status.values['source_dropped'] = dropped
+        source = self.source
+        if source is None:
+            return
+        status.values['source_dropped'] = source.dropped
+        # live sources: connected, reconnects, source_fps, last_frame_age_s
+        status.values.update({k: v for k, v in source.health().items() if v is not None})
 
 
 def source_options(config: CameraConfig) -> dict:

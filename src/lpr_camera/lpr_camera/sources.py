@@ -72,6 +72,7 @@ class SourceOptions:
     width, height: requested size of USB cameras and Picamera2, size of the synthetic scene.
     reconnect_initial_s, reconnect_max_s: backoff between reconnects of a live source.
     read_timeout_s: how long ``read()`` of a live source waits before raising SourceTimeout.
+    max_frame_age_s: a live frame that waited longer than this is dropped as stale.
     scene: the synthetic scene (a ``synthetic:SEED`` spec still sets its seed).
 
     0 for fps, width or height means "not set", like None.
@@ -85,6 +86,7 @@ class SourceOptions:
     reconnect_initial_s: float = CameraConfig.reconnect_initial_s   # the node's defaults, kept in one place
     reconnect_max_s: float = CameraConfig.reconnect_max_s
     read_timeout_s: float = 5.0
+    max_frame_age_s: float = 1.0   # live sources: a frame older than this when read is dropped (0 = keep)
     scene: SceneConfig | None = None
 
     def __post_init__(self) -> None:
@@ -138,6 +140,10 @@ class FrameSource(abc.ABC):
     def is_live(self) -> bool:
         """True for cameras and streams (frames are not waiting to be read)."""
         return False
+
+    def health(self) -> dict:
+        """Figures for the status topic (live sources: connection, reconnects, frame age)."""
+        return {}
 
     def __enter__(self) -> FrameSource:
         self.open()
@@ -219,17 +225,25 @@ class _LatestFrameReader:
     """
 
     def __init__(self, capture, connect: Callable[[], object], name: str,
-                 backoff: _Backoff) -> None:
-        self._capture = capture
+                 backoff: _Backoff, on_connect: Callable[[object], None] | None = None) -> None:
+        self._capture = capture          # None: not reachable yet, the thread keeps trying
         self._connect = connect
         self._name = name
         self._backoff = backoff
+        self._on_connect = on_connect or (lambda capture: None)
         self._cond = threading.Condition()
         self._stop = threading.Event()
         self._latest: tuple[np.ndarray, float | None, int] | None = None
         self.dropped = 0
         self.reconnects = 0
+        self.ever_connected = capture is not None
+        self.last_frame_ns: int | None = None
+        self.stale = 0          # frames dropped because they waited too long
         self._thread = threading.Thread(target=self._run, name=f'frames:{name}', daemon=True)
+
+    @property
+    def connected(self) -> bool:
+        return self._capture is not None
 
     @property
     def stopped(self) -> bool:
@@ -244,12 +258,18 @@ class _LatestFrameReader:
             self._cond.notify_all()
         self._thread.join(timeout)
 
-    def get(self, timeout: float) -> tuple[np.ndarray, float | None, int] | None:
-        """The newest unread frame (image, pts_ms, stamp_ns); None after timeout or stop."""
+    def get(self, timeout: float, max_age_s: float = 0.0) -> tuple[np.ndarray, float | None, int] | None:
+        """The newest unread frame (image, pts_ms, stamp_ns); None after timeout or stop.
+        A frame that waited longer than ``max_age_s`` (when > 0) is dropped as stale."""
+        end = time.monotonic() + timeout
         with self._cond:
-            self._cond.wait_for(lambda: self._latest is not None or self._stop.is_set(), timeout)
-            item, self._latest = self._latest, None
-            return item
+            while True:
+                self._cond.wait_for(lambda: self._latest is not None or self._stop.is_set(),
+                                    max(0.0, end - time.monotonic()))
+                item, self._latest = self._latest, None
+                if item is None or not max_age_s or time.time_ns() - item[2] <= max_age_s * 1e9:
+                    return item
+                self.stale += 1
 
     def _run(self) -> None:
         try:
@@ -259,6 +279,8 @@ class _LatestFrameReader:
                 if not self._read_one():
                     self._capture.release()
                     self._capture = None
+                    with self._cond:        # a frame of the lost connection is stale by now
+                        self._latest = None
         finally:
             if self._capture is not None:
                 self._capture.release()
@@ -281,7 +303,8 @@ class _LatestFrameReader:
         with self._cond:
             if self._latest is not None:
                 self.dropped += 1
-            self._latest = (image, pts_ms if pts_ms > 0 else None, time.time_ns())
+            self.last_frame_ns = time.time_ns()
+            self._latest = (image, pts_ms if pts_ms > 0 else None, self.last_frame_ns)
             self._cond.notify_all()
 
     def _reconnect(self) -> bool:
@@ -294,8 +317,13 @@ class _LatestFrameReader:
             _LOG.warning('%s; next try in %.1f s', exc, self._backoff.peek())
             return False
         self._backoff.reset()
-        self.reconnects += 1
-        _LOG.info('reconnected to %s', self._name)
+        self._on_connect(self._capture)
+        if self.ever_connected:
+            self.reconnects += 1
+            _LOG.info('reconnected to %s', self._name)
+        else:
+            self.ever_connected = True
+            _LOG.info('connected to %s', self._name)
         return True
 
 
@@ -338,17 +366,41 @@ class VideoSource(FrameSource):
     def open(self) -> None:
         if self.kind == 'file' and not Path(str(self.target)).is_file():
             raise SourceError(f'cannot open {self.name}: no such file')
-        capture = self._connect()
-        self._fps = _capture_fps(capture)
         if self.is_live:
-            backoff = _Backoff(self.options.reconnect_initial_s, self.options.reconnect_max_s)
-            self._reader = _LatestFrameReader(capture, self._connect, self.name, backoff)
-            self._reader.start()
-        else:
-            self._capture = capture
-            self._fps = self.options.fps or self._fps
-            self._pacer = _Pacer(self._fps if self.options.realtime else None)
+            self._open_live()
+            return
+        self._capture = self._connect()
+        self._fps = self.options.fps or _capture_fps(self._capture)
+        self._pacer = _Pacer(self._fps if self.options.realtime else None)
         _LOG.info('opened %s (%s fps)', self.name, f'{self._fps:.1f}' if self._fps else 'unknown')
+
+    def _open_live(self) -> None:
+        """A camera or stream that is not reachable yet (edge boxes boot before
+        their cameras) is waited for like one that dropped: the reader thread
+        keeps trying with back-off, and read() times out meanwhile."""
+        try:
+            capture = self._connect()
+        except SourceError as exc:
+            _LOG.warning('%s; waiting for it', exc)
+            capture = None
+        if capture is not None:
+            self._connected(capture)
+        backoff = _Backoff(self.options.reconnect_initial_s, self.options.reconnect_max_s)
+        self._reader = _LatestFrameReader(capture, self._connect, self.name, backoff, on_connect=self._connected)
+        self._reader.start()
+
+    def _connected(self, capture) -> None:
+        self._fps = _capture_fps(capture)
+        _LOG.info('opened %s (%s fps)', self.name, f'{self._fps:.1f}' if self._fps else 'unknown')
+
+    def health(self) -> dict:
+        reader = self._reader
+        if reader is None:
+            return {}
+        age = (time.time_ns() - reader.last_frame_ns) / 1e9 if reader.last_frame_ns else None
+        return {'connected': reader.connected, 'reconnects': reader.reconnects, 'source_fps': self._fps,
+                'last_frame_age_s': round(age, 3) if age is not None else None, 'source_dropped': reader.dropped,
+                'stale_frames': reader.stale}
 
     def read(self) -> Frame | None:
         if self.is_live:
@@ -383,10 +435,12 @@ class VideoSource(FrameSource):
 
     def _read_live(self) -> Frame | None:
         reader = self._reader   # close() may run in another thread
-        item = reader.get(self.options.read_timeout_s)
+        item = reader.get(self.options.read_timeout_s, self.options.max_frame_age_s)
         if item is None:
             if reader.stopped:
                 return None
+            if not reader.ever_connected:
+                raise SourceTimeout(f'waiting for camera: {self.name} not reachable yet (retrying)')
             raise SourceTimeout(f'no frame from {self.name} for '
                                 f'{self.options.read_timeout_s:.1f} s (reconnecting)')
         image, pts_ms, stamp_ns = item
