@@ -166,6 +166,30 @@ def test_reader_chain_needs_the_model_and_auto_falls_back(tmp_path, caplog):
         PlateOcr.from_config(OcrConfig(reader='auto', plate_model=str(tmp_path / 'absent.onnx')))
 
 
+def test_reader_trained_is_the_projects_own_model_alone(tmp_path, monkeypatch):
+    """reader: trained reads with the shipped weights (lpr_ocr/weights) and no
+    general OCR; a build without them says so in one line at configure. An
+    alphabet with Chinese province characters may read a province, under the
+    colour rule of 'auto' regions."""
+    from lpr_ocr import plate_model
+    monkeypatch.setattr(plate_model, 'trained_model_path', lambda: tmp_path / 'weights' / 'absent.onnx')
+    with pytest.raises(OcrError, match='reader trained: no weights.*tools/train_reader'):
+        PlateOcr.from_config(OcrConfig(reader='trained'))
+    alphabet = ALPHABET[:-1] + '京_'
+    model = with_config(fixed_model(tmp_path / 'own.onnx', text='京A12345', alphabet=alphabet, p_best=0.95),
+                        alphabet=alphabet)
+    monkeypatch.setattr(plate_model, 'trained_model_path', lambda: model)
+    ocr = PlateOcr.from_config(OcrConfig(reader='trained'))
+    assert ocr.general is None and ocr.primary is not None and ocr.name.startswith('plate:own')
+    grey = np.full((40, 160, 3), 200, np.uint8)
+    blue = np.zeros((40, 160, 3), np.uint8)
+    blue[:] = (200, 60, 20)                       # BGR: a blue plate
+    assert ocr.read(blue).text == '京A12345'
+    assert ocr.read(grey).text != '京A12345'      # no province on a plate not coloured like a Chinese one
+    cn = PlateOcr.from_config(OcrConfig(reader='trained', regions=['CN']))
+    assert cn.read(grey).text == '京A12345'
+
+
 def line(text, confs, alts=None):
     confs = tuple(confs)
     ln = TextLine(text, confs, (0, 0, 1, 1), tuple(alts or [()] * len(text)))

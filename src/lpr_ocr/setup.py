@@ -11,6 +11,7 @@ setup(
     version='0.1.0',
     packages=find_packages(exclude=['test']),
     data_files=_DATA,
+    package_data={PACKAGE: ['weights/*.onnx', 'weights/*.yaml', 'weights/*.md']},   # the trained reader
     install_requires=['setuptools'],
     zip_safe=True,
     maintainer='lpr developers',

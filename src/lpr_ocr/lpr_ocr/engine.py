@@ -10,11 +10,12 @@ reads are merged per character and ranked with the region formats.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from lpr_common.plate_text import fold_label_quirks
+from lpr_common.plate_text import CN_PROVINCES, fold_label_quirks
 from lpr_ocr import base
 from lpr_ocr.base import OcrError, PlateText
 from lpr_ocr.formats import FormatMatcher
@@ -74,6 +75,17 @@ def plate_colour(crop: np.ndarray) -> str:
     return ''
 
 
+def _trained_recognizer(config):
+    """The project's own plate reader (reader: trained): the shipped weights, or
+    plate_model when set; a build without them is refused in one line."""
+    from lpr_ocr.plate_model import trained_model_path
+    path = config.plate_model or str(trained_model_path())
+    if not Path(path).is_file():
+        raise OcrError(f'reader trained: no weights at {path}; this build has none yet (train and export them '
+                       'with tools/train_reader, see its README), or choose another reader')
+    return base.create('plate', model_path=path, threads=config.threads, config_path=config.plate_config)
+
+
 class PlateOcr:
     def __init__(self, matcher: FormatMatcher, general: PlateReader | None = None,
                  primary: PlateReader | None = None, fallback_below: float = 0.7,
@@ -91,12 +103,19 @@ class PlateOcr:
         self.notice = ''   # said once by whoever runs the engine (the node's log, lpr eval)
         alphabet = getattr(primary.recognizer, 'config', None) if primary else None
         self._primary_alphabet = frozenset(alphabet.alphabet) if alphabet else None
+        # A plate model whose alphabet has province characters (the project's
+        # own reader) may read Chinese plates itself, under the same colour rule.
+        self._primary_reads_provinces = bool(self._primary_alphabet and self._primary_alphabet & CN_PROVINCES)
 
     @classmethod
     def from_config(cls, config) -> 'PlateOcr':
         matcher = FormatMatcher(config.regions, config.top_n)
         primary = general = None
         notice = ''
+        explicit_cn = 'auto' not in config.regions and matcher.has_province_layouts
+        if config.reader == 'trained':
+            return cls(matcher, primary=PlateReader(_trained_recognizer(config), upscale_to=0),
+                       preprocess=config.preprocess, province_by_colour=not explicit_cn)
         if config.reader in ('auto', 'chain', 'plate'):
             try:
                 recognizer = base.create('plate', model_path=config.plate_model, threads=config.threads,
@@ -111,7 +130,6 @@ class PlateOcr:
             recognizer = base.create(config.backend, **backend_options(config))
             lines = PpOcrDetector(config.det_model, config.threads) if config.line_detection else None
             general = PlateReader(recognizer, lines)
-        explicit_cn = 'auto' not in config.regions and matcher.has_province_layouts
         ocr = cls(matcher, general, primary, config.fallback_below, config.preprocess,
                   province_by_colour=not explicit_cn)
         ocr.notice = notice
@@ -147,7 +165,7 @@ class PlateOcr:
         first = self.primary.read_whole(crop, plate_box)
         reason = self._doubt(first) if self.general is not None else ''
         if not reason:
-            result = self.matcher.rank(first, province=False)
+            result = self.matcher.rank(first, province=province and self._primary_reads_provinces)
             return result, ReadTrace(primary=result.text)
         alone = self.matcher.rank(first, province=False, learn=False)
         views = self._general_views(crop, plate_box)
@@ -161,8 +179,8 @@ class PlateOcr:
         province = self._province_allowed(crop, plate_box)
         out = {}
         if self.primary is not None:
-            out['plate'] = self.matcher.rank(self.primary.read_whole(crop, plate_box), province=False,
-                                             learn=False).text
+            out['plate'] = self.matcher.rank(self.primary.read_whole(crop, plate_box),
+                                             province=province and self._primary_reads_provinces, learn=False).text
         if self.general is not None:
             out['general'] = self.matcher.rank(*self._general_views(crop, plate_box), province=province,
                                                learn=False).text

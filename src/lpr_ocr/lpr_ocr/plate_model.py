@@ -127,6 +127,15 @@ def default_plate_model_path() -> Path:
     return model_dir() / KNOWN_MODELS[DEFAULT_PLATE_MODEL].file
 
 
+# The project's own reader, trained by tools/train_reader and shipped with this
+# package (weights and plate config beside each other).
+TRAINED_MODEL = 'lpr_reader_v1.onnx'
+
+
+def trained_model_path() -> Path:
+    return Path(__file__).resolve().parent / 'weights' / TRAINED_MODEL
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
