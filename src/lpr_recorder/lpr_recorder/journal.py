@@ -6,11 +6,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from sqlalchemy import (JSON, BigInteger, DateTime, Float, Integer, String, Text, TypeDecorator,
-                        create_engine, event, select, update)
+from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text, create_engine, event, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError, SQLAlchemyError, TimeoutError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from lpr_common.db import UtcDateTime
 
 PENDING, SENT, REJECTED = 'pending', 'sent', 'rejected'
 DEAD_LETTER = 'dead_letter'   # given up after the attempt limit; the reason is in upload_error
@@ -28,25 +29,6 @@ class JournalError(RuntimeError):
 
 def _is_transient(exc: SQLAlchemyError) -> bool:
     return isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, TimeoutError))
-
-
-class UtcDateTime(TypeDecorator):
-    """Timezone-aware datetimes, stored in UTC (SQLite keeps no zone itself)."""
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError('naive datetime given to the journal; use timezone-aware values')
-        value = value.astimezone(dt.timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == 'sqlite' else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):

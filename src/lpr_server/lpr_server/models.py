@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, TypeDecorator,
-                        UniqueConstraint)
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from lpr_common.db import UtcDateTime
+
 DEVICE, API = 'device', 'api'   # credential roles: an edge device uploads, an API client reads
-
-
-class UtcDateTime(TypeDecorator):
-    """Timezone-aware datetimes, stored in UTC (SQLite keeps no zone itself)."""
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value, dialect):
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError('naive datetime; use timezone-aware values')
-        value = value.astimezone(dt.timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == 'sqlite' else value
-
-    def process_result_value(self, value, dialect):
-        if value is None:
-            return None
-        return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
 class Base(DeclarativeBase):
