@@ -1,7 +1,7 @@
 """Start the lpr graph on a ROS 2 install:
 
     ros2 launch lpr bringup.launch.py [params_file:=FILE] [namespace:=cam0]
-        [source:=rtsp://...] [server_url:=https://...] [data_dir:=DIR] [bridge:=true]
+        [source:=rtsp://...] [server_url:=https://...] [data_dir:=DIR] [bridge:=true] [ingest:=false]
 
 The nodes, their names and the overrides come from lpr.graph, which the pip
 runner (`lpr run`) uses too, with the same params YAML.
@@ -20,6 +20,7 @@ ARGUMENTS = {
     'server_url': ('', 'central Socket.IO server override'),
     'data_dir': ('', 'journal and images directory override'),
     'bridge': ('true', 'start the bridge node'),
+    'ingest': ('false', 'start the ingest node (ANPR camera pushes and FTP uploads)'),
     'foxglove': ('false', 'start the Foxglove WebSocket bridge (ws://127.0.0.1:<foxglove_port>)'),
     'foxglove_port': ('8765', 'port of the Foxglove WebSocket bridge'),
     'log_level': ('info', 'ROS log level'),
@@ -32,6 +33,8 @@ def _nodes(context):
     nodes = []
     for spec in graph.NODES:
         if spec.name == 'bridge' and not _true(arg['bridge']):
+            continue
+        if spec.optional and not _true(arg.get(spec.name, 'false')):
             continue
         params = [arg['params_file']] + ([extra[spec.name]] if extra[spec.name] else [])
         nodes.append(Node(package=spec.package, executable=spec.executable, name=spec.name,

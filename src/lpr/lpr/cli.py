@@ -32,6 +32,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    help='live view: Foxglove WebSocket on ws://127.0.0.1:PORT (annotated frames, reads, events)')
     p.add_argument('--foxglove-port', type=int, default=8765, metavar='PORT',
                    help='port of the Foxglove live view (default: %(default)s)')
+    p.add_argument('--ingest', action='store_true',
+                   help='also start the ingest node: plate events pushed by ANPR cameras (Hikvision, Dahua) or '
+                        'uploaded by FTP')
     p.add_argument('--duration', type=float, default=0.0, help='stop after this many seconds (0 = at the end of the source)')
     p.add_argument('--log-level', default='warn', choices=['debug', 'info', 'warn', 'error'])
     p.add_argument('--respawn', type=int, default=3, metavar='N',
@@ -44,7 +47,7 @@ def _run_options(args, source: str):
     return RunOptions(params_file=Path(params), namespace=args.namespace, source=source,
                       server_url=args.server, data_dir=args.data_dir, bridge=not args.no_bridge,
                       log_level=args.log_level, duration_s=args.duration, foxglove=args.foxglove,
-                      foxglove_port=args.foxglove_port,
+                      foxglove_port=args.foxglove_port, ingest=args.ingest,
                       respawn=max(0, args.respawn))
 
 
@@ -255,6 +258,11 @@ def cmd_bench(args) -> int:
     return bench.cmd(args, on_event=_print_event)
 
 
+def cmd_web(args) -> int:
+    from lpr_web.cli import run
+    return run(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog='lpr', description='Licence-plate recognition on a ROS 2 node graph.')
     sub = parser.add_subparsers(dest='command', required=True)
@@ -350,6 +358,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--params', type=Path, default=None)
     p.add_argument('--data-dir', default='')
     p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser('web', help='the local web journal (events, search, corrections, access lists); '
+                                   '`lpr web user add NAME` adds a login')
+    from lpr_web.cli import add_arguments as add_web_arguments
+    add_web_arguments(p)
+    p.set_defaults(func=cmd_web)
     return parser
 
 

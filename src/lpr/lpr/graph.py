@@ -19,6 +19,7 @@ class NodeSpec:
     executable: str  # console script installed into lib/<package> (ros2 launch)
     module: str      # python -m module (pip runner)
     lifecycle: bool = True  # deactivated through its lifecycle service before it is stopped
+    optional: bool = False  # started only on request (lpr run --ingest, ingest:=true)
 
 
 NODES = (
@@ -27,6 +28,8 @@ NODES = (
     NodeSpec('ocr', 'lpr_ocr', 'ocr_node', 'lpr_ocr.node'),
     NodeSpec('recorder', 'lpr_recorder', 'recorder_node', 'lpr_recorder.node'),
     NodeSpec('bridge', 'lpr_bridge', 'bridge_node', 'lpr_bridge.node'),
+    # Plate events from ANPR cameras that read plates themselves (HTTP pushes, FTP).
+    NodeSpec('ingest', 'lpr_ingest', 'ingest_node', 'lpr_ingest.node', optional=True),
 )
 NODE_NAMES = tuple(n.name for n in NODES)
 

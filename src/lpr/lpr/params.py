@@ -35,10 +35,11 @@ def config_classes() -> dict[str, type]:
     from lpr_bridge.config import BridgeConfig
     from lpr_camera.config import CameraConfig
     from lpr_detector.config import DetectorConfig
+    from lpr_ingest.config import IngestConfig
     from lpr_ocr.config import OcrConfig
     from lpr_recorder.config import RecorderConfig
     return {'camera': CameraConfig, 'detector': DetectorConfig, 'ocr': OcrConfig,
-            'recorder': RecorderConfig, 'bridge': BridgeConfig}
+            'recorder': RecorderConfig, 'bridge': BridgeConfig, 'ingest': IngestConfig}
 
 
 def describe() -> str:

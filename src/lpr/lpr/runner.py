@@ -54,6 +54,7 @@ class RunOptions:
     duration_s: float = 0.0           # 0 = until the source ends or Ctrl-C
     foxglove: bool = False            # also start the Foxglove WebSocket bridge
     foxglove_port: int = 8765
+    ingest: bool = False              # also start the ingest node (ANPR camera pushes and FTP uploads)
     with_camera: bool = True          # False: start() leaves the camera out (lpr eval, lpr record)
     respawn: int = 3                  # restarts of a dying node allowed within RESPAWN_WINDOW_S (0 = none)
     extra_env: dict = field(default_factory=dict)
@@ -82,7 +83,8 @@ class GraphRunner:
     # -- start --------------------------------------------------------------
     def specs(self) -> list[graph.NodeSpec]:
         specs = [s for s in graph.NODES if (s.name != 'bridge' or self.options.bridge)
-                 and (s.name != 'camera' or self.options.with_camera)]
+                 and (s.name != 'camera' or self.options.with_camera)
+                 and (not s.optional or (s.name == 'ingest' and self.options.ingest))]
         return specs + ([graph.FOXGLOVE] if self.options.foxglove else [])
 
     def environment(self) -> dict[str, str]:

@@ -31,8 +31,10 @@ READS = Topic('plates/reads', 'lpr_interfaces/msg/PlateReadArray', qos.RESULTS,
               'plate texts with confidences and candidates (OCR -> recorder)')
 EVENTS = Topic('plates/events', 'lpr_interfaces/msg/PlateEvent', qos.EVENTS,
                'one per vehicle pass, preview and final, after the journal commit (recorder -> bridge)')
+INGESTED = Topic('plates/ingested', 'lpr_interfaces/msg/IngestedEvent', qos.EVENTS,
+                 'plates read by ANPR cameras themselves, with their pictures (ingest -> recorder)')
 DIAGNOSTICS = Topic('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', qos.STATUS,
                     "every node's status and figures")
 
-ALL = (FRAMES, DEBUG_IMAGE, DETECTIONS, READS, EVENTS, DIAGNOSTICS)
+ALL = (FRAMES, DEBUG_IMAGE, DETECTIONS, READS, EVENTS, INGESTED, DIAGNOSTICS)
 BY_NAME = {t.name: t for t in ALL}

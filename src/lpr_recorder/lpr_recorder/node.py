@@ -6,7 +6,7 @@ import time
 from collections import deque
 
 from builtin_interfaces.msg import Time
-from lpr_interfaces.msg import PlateCandidate, PlateEvent, PlateRead, PlateReadArray
+from lpr_interfaces.msg import IngestedEvent, PlateCandidate, PlateEvent, PlateRead, PlateReadArray
 
 from lpr_common import topics
 from lpr_common.images import ImageError, image_to_array
@@ -29,6 +29,14 @@ _DRAIN = object()       # worker item: commit the spooled events
 
 class _Stopped(Exception):
     """The node stopped while a write kept failing."""
+
+
+class _Ingested:
+    """Worker item: the decision of a plate an ANPR camera read itself,
+    skipped when its event id is already in the journal (a retransmission)."""
+
+    def __init__(self, decision: Decision):
+        self.decision = decision
 
 
 class SourceClock:
@@ -90,7 +98,7 @@ class RecorderNode(LprNode):
         self.passes: PassAggregator | None = None
         self.clock = SourceClock()
         self._stopping = threading.Event()
-        self._sub = self._timer = None
+        self._sub = self._timer = self._ingest_sub = None
         self.committed = 0
         self._spool_waiting = True   # until a drain found the spool empty
         self._failing = False        # the last write attempt failed
@@ -127,6 +135,8 @@ class RecorderNode(LprNode):
                              on_error=self._on_error, on_full=self._spill)
         self.worker.submit(_DRAIN)   # events an earlier run spooled
         self._sub = self.create_subscription(PlateReadArray, topics.READS.name, self._on_reads, topics.READS.qos)
+        self._ingest_sub = self.create_subscription(IngestedEvent, topics.INGESTED.name, self._on_ingested,
+                                                    topics.INGESTED.qos)
         self._timer = self.create_timer(0.25, self._tick)
         self._retention_timer = self.create_timer(self.config.retention_period_s,
                                                   lambda: self.worker.submit(_RETENTION))
@@ -147,6 +157,8 @@ class RecorderNode(LprNode):
         if self._sub is not None:
             sub, timer, self._sub, self._timer = self._sub, self._timer, None, None
             self.destroy_subscription(sub)
+            self.destroy_subscription(self._ingest_sub)
+            self._ingest_sub = None
             self.destroy_timer(timer)
             self.destroy_timer(self._retention_timer)
 
@@ -191,6 +203,24 @@ class RecorderNode(LprNode):
         return Observation(r.camera, stamp_ns, r.text, r.confidence, r.box, r.char_confidences, r.region,
                            r.format, payload=_evidence(msg, read))
 
+    def _on_ingested(self, msg: IngestedEvent) -> None:
+        """A plate an ANPR camera read itself: one final event as it came (no
+        passes), on the same commit path as passes (spool, dead letters, retries)."""
+        stamp_ns = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        camera = msg.header.frame_id or self.get_namespace().strip('/') or 'camera'
+        read = msg.read
+        try:
+            r = clean_read(camera, read.text, read.confidence, region=read.region)
+            if not r.text:
+                raise BadRead('empty plate text')
+        except BadRead as exc:
+            self._refused('bad_reads', f'ingested read {read.text[:40]!r} refused: {exc}')
+            return
+        best = Observation(r.camera, stamp_ns, r.text, r.confidence, region=r.region,
+                           payload=_evidence(msg, read))
+        self.worker.submit(_Ingested(Decision(FINAL, msg.event_id, r.camera, r.text, r.confidence, stamp_ns,
+                                              stamp_ns, 1, best, ((r.text, 1.0),), msg.direction)))
+
     def _refused(self, counter: str, message: str) -> None:
         """Counted every time; logged once per kind of problem (then every minute)."""
         self.status.count(counter)
@@ -220,6 +250,10 @@ class RecorderNode(LprNode):
         if d is _DRAIN:
             self._drain_spool()
             return
+        if isinstance(d, _Ingested):
+            d = d.decision
+            if self._skip_retransmission(d):
+                return
         try:
             row = self._commit_with_retry(d)
         except _Stopped:
@@ -229,6 +263,17 @@ class RecorderNode(LprNode):
             self._committed(d, row)
         if self._spool_waiting and self.worker.pending == 0:
             self._drain_spool()
+
+    def _skip_retransmission(self, d: Decision) -> bool:
+        try:
+            recorded = self._already_recorded(d)
+        except _Stopped:
+            self._spill(d)   # the spool checks again before committing
+            return True
+        if recorded:
+            self.status.count('ingested_duplicates')
+            self.get_logger().info(f'event {d.event_id} ({d.text}) sent again by its camera: already recorded')
+        return recorded
 
     def _committed(self, d: Decision, row: Event) -> None:
         self._failing = False
@@ -244,6 +289,10 @@ class RecorderNode(LprNode):
         worker then drops the oldest waiting item and counts it)."""
         if item is _RETENTION or item is _DRAIN:
             return True   # markers: retention runs next period, the spool drains after the next commit
+        if isinstance(item, _Ingested):
+            item = item.decision   # the spool's drain skips it if it is recorded meanwhile
+        if isinstance(item, _Ingested):
+            item = item.decision   # the spool drain skips it if it is recorded meanwhile
         try:
             self.spool.put(item)
         except SpoolError as exc:
@@ -372,14 +421,14 @@ def resolve_spool_dir(path: str):
     return Path(path).expanduser() if path else data_dir() / 'spool'
 
 
-def _evidence(msg: PlateReadArray, read: PlateRead) -> Evidence:
+def _evidence(msg: PlateReadArray | IngestedEvent, read: PlateRead) -> Evidence:
     crop = None
     if read.detection.crop.width:
         try:
             crop = image_to_array(read.detection.crop)
         except ImageError:
             crop = None
-    return Evidence(bytes(msg.frame.data) if len(msg.frame.data) else None, crop, int(msg.frame_seq))
+    return Evidence(bytes(msg.frame.data) if len(msg.frame.data) else None, crop, int(getattr(msg, 'frame_seq', 0)))
 
 
 def _time(stamp_ns: int) -> Time:
