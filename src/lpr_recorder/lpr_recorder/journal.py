@@ -242,3 +242,44 @@ def default_url() -> str:
 def resolve_url(url: str) -> str:
     """The configured URL, or the default journal when empty."""
     return url or default_url()
+
+
+# -- the operator's web journal (lpr_web; Alembic revision 4) ----------------------------
+class WebUser(Base):
+    """A login of the local web journal; the password only as a KDF hash."""
+    __tablename__ = 'web_users'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class PlateCorrection(Base):
+    """An operator's correction of an event's plate, kept beside the original
+    (the events row is never changed); the newest one per event applies."""
+    __tablename__ = 'plate_corrections'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(36), index=True)
+    original_plate: Mapped[str] = mapped_column(String(32))
+    plate: Mapped[str] = mapped_column(String(32))
+    corrected_by: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text, default='')
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class AccessEntry(Base):
+    """One plate on the allow, deny or visitor list, valid in a time window
+    (open ends: NULL) at some cameras (space-separated ids; '' = every camera)."""
+    __tablename__ = 'access_entries'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    list_name: Mapped[str] = mapped_column(String(16), index=True)
+    plate: Mapped[str] = mapped_column(String(32), index=True)
+    cameras: Mapped[str] = mapped_column(Text, default='')
+    valid_from: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    valid_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default='')
+    created_by: Mapped[str] = mapped_column(String(64), default='')
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

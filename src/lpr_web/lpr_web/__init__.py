@@ -1,0 +1,1 @@
+"""The operator's local web journal: events, search, corrections, access lists."""
