@@ -56,7 +56,7 @@ step "building lpr_interfaces (messages)"
 
 step "installing the lpr packages"
 pkgs=()
-for p in lpr_common lpr_camera lpr_detector lpr_ocr lpr_recorder lpr_bridge lpr_ingest lpr_server lpr_web lpr; do pkgs+=("$ROOT/src/$p"); done
+for p in lpr_common lpr_camera lpr_detector lpr_ocr lpr_recorder lpr_bridge lpr_ingest lpr_access lpr_server lpr_web lpr; do pkgs+=("$ROOT/src/$p"); done
 "${PIP[@]}" install --no-deps --no-build-isolation --force-reinstall "${pkgs[@]}"
 rm -rf "$ROOT"/src/*/build  # setuptools' in-tree build directories
 

@@ -2,6 +2,7 @@
 
     ros2 launch lpr bringup.launch.py [params_file:=FILE] [namespace:=cam0]
         [source:=rtsp://...] [server_url:=https://...] [data_dir:=DIR] [bridge:=true] [ingest:=false]
+        [access:=false]
 
 The nodes, their names and the overrides come from lpr.graph, which the pip
 runner (`lpr run`) uses too, with the same params YAML.
@@ -21,6 +22,7 @@ ARGUMENTS = {
     'data_dir': ('', 'journal and images directory override'),
     'bridge': ('true', 'start the bridge node'),
     'ingest': ('false', 'start the ingest node (ANPR camera pushes and FTP uploads)'),
+    'access': ('false', 'start the access node (decisions from the access lists, barrier driver)'),
     'foxglove': ('false', 'start the Foxglove WebSocket bridge (ws://127.0.0.1:<foxglove_port>)'),
     'foxglove_port': ('8765', 'port of the Foxglove WebSocket bridge'),
     'log_level': ('info', 'ROS log level'),

@@ -24,10 +24,11 @@ from lpr_recorder.writer import EventWriter, Evidence
 starlette = pytest.importorskip('starlette')
 from starlette.testclient import TestClient  # noqa: E402
 
+from lpr_access import lists  # noqa: E402
 from lpr_web import access  # noqa: E402
 from lpr_web.app import WebOptions, create_app  # noqa: E402
 from lpr_web.auth import LoginLimiter, hash_password, verify_password  # noqa: E402
-from lpr_web.plates import EXACT, Tolerance, matches_partial, matches_whole  # noqa: E402
+from lpr_access.plates import EXACT, Tolerance, matches_partial, matches_whole  # noqa: E402
 from lpr_web.store import SearchQuery, WebStore  # noqa: E402
 
 UTC = dt.timezone.utc
@@ -111,20 +112,20 @@ def test_partial_search_tolerates_one_character_and_glyph_twins():
 
 def test_list_matching_windows_scope_precedence_and_fuzz():
     later = WHEN + dt.timedelta(days=2)
-    entries = [access.Entry('allow', 'AB12CDE', note='staff'),
-               access.Entry('deny', 'AB12CDF'),                              # one character off the allowed
-               access.Entry('visitor', 'XY34ZZZ', ('gate',), WHEN - dt.timedelta(hours=1),
+    entries = [lists.Entry('allow', 'AB12CDE', note='staff'),
+               lists.Entry('deny', 'AB12CDF'),                              # one character off the allowed
+               lists.Entry('visitor', 'XY34ZZZ', ('gate',), WHEN - dt.timedelta(hours=1),
                             WHEN + dt.timedelta(hours=1))]
-    m = access.match('AB12CDE', 'cam0', WHEN, entries)
+    m = lists.match('AB12CDE', 'cam0', WHEN, entries)
     assert (m.decision, m.entry.note, m.distance) == ('allow', 'staff', 0)   # exact beats a fuzzy deny
-    assert access.match('AB12CD8', 'cam0', WHEN, entries).decision == 'deny'  # equally near: deny wins
-    assert access.match('A812CDE', 'cam0', WHEN, entries).decision == 'allow'  # twins
-    assert access.match('XY34ZZZ', 'gate', WHEN, entries).decision == 'visitor'
-    assert access.match('XY34ZZZ', 'cam0', WHEN, entries).decision == 'unknown'   # other camera
-    assert access.match('XY34ZZZ', 'gate', later, entries).decision == 'unknown'   # window over
-    assert access.match('XY34ZZ', 'gate', WHEN, entries).decision == 'visitor'    # one missing
-    assert access.match('XY34ZZ', 'gate', WHEN, entries, EXACT).decision == 'unknown'
-    assert access.match('QQ99QQQ', 'cam0', WHEN, entries) == access.Match('unknown')
+    assert lists.match('AB12CD8', 'cam0', WHEN, entries).decision == 'deny'  # equally near: deny wins
+    assert lists.match('A812CDE', 'cam0', WHEN, entries).decision == 'allow'  # twins
+    assert lists.match('XY34ZZZ', 'gate', WHEN, entries).decision == 'visitor'
+    assert lists.match('XY34ZZZ', 'cam0', WHEN, entries).decision == 'unknown'   # other camera
+    assert lists.match('XY34ZZZ', 'gate', later, entries).decision == 'unknown'   # window over
+    assert lists.match('XY34ZZ', 'gate', WHEN, entries).decision == 'visitor'    # one missing
+    assert lists.match('XY34ZZ', 'gate', WHEN, entries, EXACT).decision == 'unknown'
+    assert lists.match('QQ99QQQ', 'cam0', WHEN, entries) == lists.Match('unknown')
 
 
 def test_csv_import_refuses_bad_lines_one_by_one_with_reasons():

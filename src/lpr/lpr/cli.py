@@ -35,6 +35,9 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument('--ingest', action='store_true',
                    help='also start the ingest node: plate events pushed by ANPR cameras (Hikvision, Dahua) or '
                         'uploaded by FTP')
+    p.add_argument('--access', action='store_true',
+                   help='also start the access node: open/deny/review decisions from the access lists, '
+                        'and the barrier driver')
     p.add_argument('--duration', type=float, default=0.0, help='stop after this many seconds (0 = at the end of the source)')
     p.add_argument('--log-level', default='warn', choices=['debug', 'info', 'warn', 'error'])
     p.add_argument('--respawn', type=int, default=3, metavar='N',
@@ -47,7 +50,7 @@ def _run_options(args, source: str):
     return RunOptions(params_file=Path(params), namespace=args.namespace, source=source,
                       server_url=args.server, data_dir=args.data_dir, bridge=not args.no_bridge,
                       log_level=args.log_level, duration_s=args.duration, foxglove=args.foxglove,
-                      foxglove_port=args.foxglove_port, ingest=args.ingest,
+                      foxglove_port=args.foxglove_port, ingest=args.ingest, access=args.access,
                       respawn=max(0, args.respawn))
 
 

@@ -30,6 +30,8 @@ NODES = (
     NodeSpec('bridge', 'lpr_bridge', 'bridge_node', 'lpr_bridge.node'),
     # Plate events from ANPR cameras that read plates themselves (HTTP pushes, FTP).
     NodeSpec('ingest', 'lpr_ingest', 'ingest_node', 'lpr_ingest.node', optional=True),
+    # Access decisions on plate events and the barrier (lists from the journal).
+    NodeSpec('access', 'lpr_access', 'access_node', 'lpr_access.node', optional=True),
 )
 NODE_NAMES = tuple(n.name for n in NODES)
 
@@ -50,6 +52,7 @@ def overrides(source: str = '', server_url: str = '', data_dir: str = '') -> dic
         images = str(base / 'images')
         out['recorder'].update(db_url=journal, image_dir=images, spool_dir=str(base / 'spool'))
         out['bridge'].update(db_url=journal, image_dir=images)
+        out['access'].update(db_url=journal)
     return out
 
 

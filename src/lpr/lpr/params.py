@@ -32,6 +32,7 @@ def journal_url(params_file: Path, data_dir: str = '') -> str:
 
 
 def config_classes() -> dict[str, type]:
+    from lpr_access.config import AccessConfig
     from lpr_bridge.config import BridgeConfig
     from lpr_camera.config import CameraConfig
     from lpr_detector.config import DetectorConfig
@@ -39,7 +40,8 @@ def config_classes() -> dict[str, type]:
     from lpr_ocr.config import OcrConfig
     from lpr_recorder.config import RecorderConfig
     return {'camera': CameraConfig, 'detector': DetectorConfig, 'ocr': OcrConfig,
-            'recorder': RecorderConfig, 'bridge': BridgeConfig, 'ingest': IngestConfig}
+            'recorder': RecorderConfig, 'bridge': BridgeConfig, 'ingest': IngestConfig,
+            'access': AccessConfig}
 
 
 def describe() -> str:

@@ -55,6 +55,7 @@ class RunOptions:
     foxglove: bool = False            # also start the Foxglove WebSocket bridge
     foxglove_port: int = 8765
     ingest: bool = False              # also start the ingest node (ANPR camera pushes and FTP uploads)
+    access: bool = False              # also start the access node (decisions and the barrier)
     with_camera: bool = True          # False: start() leaves the camera out (lpr eval, lpr record)
     respawn: int = 3                  # restarts of a dying node allowed within RESPAWN_WINDOW_S (0 = none)
     extra_env: dict = field(default_factory=dict)
@@ -84,7 +85,7 @@ class GraphRunner:
     def specs(self) -> list[graph.NodeSpec]:
         specs = [s for s in graph.NODES if (s.name != 'bridge' or self.options.bridge)
                  and (s.name != 'camera' or self.options.with_camera)
-                 and (not s.optional or (s.name == 'ingest' and self.options.ingest))]
+                 and (not s.optional or getattr(self.options, s.name, False))]
         return specs + ([graph.FOXGLOVE] if self.options.foxglove else [])
 
     def environment(self) -> dict[str, str]:

@@ -33,8 +33,11 @@ EVENTS = Topic('plates/events', 'lpr_interfaces/msg/PlateEvent', qos.EVENTS,
                'one per vehicle pass, preview and final, after the journal commit (recorder -> bridge)')
 INGESTED = Topic('plates/ingested', 'lpr_interfaces/msg/IngestedEvent', qos.EVENTS,
                  'plates read by ANPR cameras themselves, with their pictures (ingest -> recorder)')
+# Reliable but volatile: a late joiner must not get stale opens replayed.
+DECISIONS = Topic('access/decisions', 'lpr_interfaces/msg/AccessDecision', qos.RESULTS,
+                  'open / deny / review per plate event, and corrections (access; optional node)')
 DIAGNOSTICS = Topic('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', qos.STATUS,
                     "every node's status and figures")
 
-ALL = (FRAMES, DEBUG_IMAGE, DETECTIONS, READS, EVENTS, INGESTED, DIAGNOSTICS)
+ALL = (FRAMES, DEBUG_IMAGE, DETECTIONS, READS, EVENTS, INGESTED, DECISIONS, DIAGNOSTICS)
 BY_NAME = {t.name: t for t in ALL}

@@ -1,6 +1,6 @@
-"""Access lists: which plates are allowed, denied or visitors, where and
-when. Pure: ``match`` decides from entries given to it; ``parse_csv`` checks
-an import line by line."""
+"""Access lists as the operator edits them: ``parse_csv`` checks an import
+line by line. The lists and ``match`` live in lpr_access.lists (the access
+node decides with them too)."""
 from __future__ import annotations
 
 import csv
@@ -8,60 +8,11 @@ import datetime as dt
 import io
 from dataclasses import dataclass, field
 
+from lpr_access.lists import LISTS, Entry, parse_cameras
 from lpr_common.plate_text import compact
-from lpr_web.plates import Tolerance, matches_whole
 
-ALLOW, DENY, VISITOR, UNKNOWN = 'allow', 'deny', 'visitor', 'unknown'
-LISTS = (ALLOW, DENY, VISITOR)
-# At equal distance the stricter list wins: a denied plate is never let in
-# because it is also, one character off, on the allow list.
-_PRECEDENCE = {DENY: 0, ALLOW: 1, VISITOR: 2}
 MAX_PLATE = 32
 CSV_COLUMNS = ('list', 'plate', 'cameras', 'valid_from', 'valid_until', 'note')
-
-
-@dataclass(frozen=True)
-class Entry:
-    list_name: str
-    plate: str
-    cameras: tuple[str, ...] = ()            # () = every camera
-    valid_from: dt.datetime | None = None    # None = open end
-    valid_until: dt.datetime | None = None
-    note: str = ''
-    id: int = 0
-
-    def applies(self, camera: str, when: dt.datetime) -> bool:
-        if self.cameras and camera not in self.cameras:
-            return False
-        if self.valid_from is not None and when < self.valid_from:
-            return False
-        return self.valid_until is None or when < self.valid_until
-
-
-@dataclass(frozen=True)
-class Match:
-    decision: str                   # allow / deny / visitor / unknown
-    entry: Entry | None = None
-    distance: int = 0               # edits between the read and the listed plate
-
-
-def match(plate: str, camera: str, when: dt.datetime, entries, tol: Tolerance = Tolerance()) -> Match:
-    """The decision for ``plate`` seen by ``camera`` at ``when``: the nearest
-    entry in force there and then (exact before fuzzy; deny before allow
-    before visitor at the same distance), else unknown."""
-    best: tuple[int, int, Entry] | None = None
-    for entry in entries:
-        if not entry.applies(camera, when):
-            continue
-        d = matches_whole(entry.plate, plate, tol)
-        if d is None:
-            continue
-        key = (d, _PRECEDENCE[entry.list_name], entry)
-        if best is None or key[:2] < best[:2]:
-            best = key
-    if best is None:
-        return Match(UNKNOWN)
-    return Match(best[2].list_name, best[2], best[0])
 
 
 # -- checking what an operator enters --------------------------------------------
@@ -73,11 +24,6 @@ def check_plate(text: str) -> str:
     if len(plate) > MAX_PLATE:
         raise ValueError(f'plate longer than {MAX_PLATE} characters')
     return plate
-
-
-def parse_cameras(text: str) -> tuple[str, ...]:
-    """Camera ids separated by spaces, commas or semicolons."""
-    return tuple(c for c in text.replace(',', ' ').replace(';', ' ').split() if c)
 
 
 def parse_time(text: str, local_zone: dt.tzinfo | None = None) -> dt.datetime | None:

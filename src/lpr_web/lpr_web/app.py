@@ -23,6 +23,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from lpr_access import lists
 from lpr_web import access
 from lpr_web.auth import DUMMY_HASH, LoginLimiter, new_token, same_token, verify_password
 from lpr_web.store import SearchQuery, WebStore
@@ -160,7 +161,7 @@ async def journal_rows(request: Request):
 def _search_query(request: Request, limit: int = 200) -> SearchQuery:
     p = request.query_params
     direction, decision = p.get('direction', ''), p.get('decision', '')
-    if direction not in ('', *DIRECTIONS) or decision not in ('', *access.LISTS, access.UNKNOWN):
+    if direction not in ('', *DIRECTIONS) or decision not in ('', *lists.LISTS, lists.UNKNOWN):
         raise ValueError('unknown direction or decision')
     return SearchQuery(text=p.get('q', '')[:64], camera=p.get('camera', '')[:64],
                        since=access.parse_time(p.get('since', '')), until=access.parse_time(p.get('until', '')),
@@ -178,7 +179,7 @@ async def search_page(request: Request):
         error = str(exc)
     return _render(request, 'search.html', status_code=400 if error else 200, views=views, error=error,
                    params=request.query_params, cameras=await _db(request, store.cameras),
-                   directions=DIRECTIONS, decisions=(*access.LISTS, access.UNKNOWN),
+                   directions=DIRECTIONS, decisions=(*lists.LISTS, lists.UNKNOWN),
                    export_query=str(request.query_params))
 
 
@@ -264,7 +265,7 @@ async def image(request: Request):
 # -- access lists -------------------------------------------------------------------------
 async def _lists_page(request: Request, status_code: int = 200, **context):
     entries = await _db(request, request.app.state.store.entries)
-    return _render(request, 'lists.html', status_code=status_code, entries=entries, lists=access.LISTS,
+    return _render(request, 'lists.html', status_code=status_code, entries=entries, lists=lists.LISTS,
                    **context)
 
 

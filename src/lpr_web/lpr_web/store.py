@@ -11,10 +11,12 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
+from lpr_access.lists import load_entries
 from lpr_recorder.journal import AccessEntry, DeadLetter, Event, Journal, PlateCorrection, WebUser
+from lpr_access import lists
 from lpr_web import access
 from lpr_web.auth import hash_password
-from lpr_web.plates import Tolerance, matches_partial
+from lpr_access.plates import Tolerance, matches_partial
 
 UTC = dt.timezone.utc
 MAX_SCAN = 200_000   # rows a search looks at, newest first
@@ -25,7 +27,7 @@ class EventView:
     """An event as the pages show it: the row, the operator's correction, the decision."""
     row: Event
     corrected: str = ''
-    decision: access.Match = field(default_factory=lambda: access.Match(access.UNKNOWN))
+    decision: lists.Match = field(default_factory=lambda: lists.Match(lists.UNKNOWN))
 
     @property
     def plate(self) -> str:
@@ -126,7 +128,7 @@ class WebStore:
 
     def _view(self, row: Event, corrected: dict[str, str], entries) -> EventView:
         view = EventView(row, corrected.get(row.event_id, ''))
-        view.decision = access.match(view.plate, row.camera_id, row.best_seen, entries, self.tolerance)
+        view.decision = lists.match(view.plate, row.camera_id, row.best_seen, entries, self.tolerance)
         return view
 
     # -- corrections -------------------------------------------------------------------
@@ -156,15 +158,13 @@ class WebStore:
                                   .order_by(PlateCorrection.id.desc())))
 
     # -- access lists --------------------------------------------------------------------
-    def entries(self, s=None) -> list[access.Entry]:
+    def entries(self, s=None) -> list[lists.Entry]:
         if s is None:
             with self._sessions() as s:
                 return self.entries(s)
-        rows = s.scalars(select(AccessEntry).order_by(AccessEntry.list_name, AccessEntry.plate))
-        return [access.Entry(r.list_name, r.plate, access.parse_cameras(r.cameras), r.valid_from,
-                             r.valid_until, r.note, r.id) for r in rows]
+        return load_entries(s)
 
-    def add_entries(self, entries: list[access.Entry], by: str) -> None:
+    def add_entries(self, entries: list[lists.Entry], by: str) -> None:
         now = dt.datetime.now(UTC)
         with self._sessions.begin() as s:
             s.add_all(AccessEntry(list_name=e.list_name, plate=e.plate, cameras=' '.join(e.cameras),

@@ -1,4 +1,4 @@
-"""Plate comparison for search and access lists: compact text, glyph twins
+"""Plate comparison for access lists and search: compact text, glyph twins
 (O/0, B/8...) count as the same character, then a small edit distance."""
 from __future__ import annotations
 
