@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Mapping
 
 from lpr_common.config import ConfigError
+from lpr_common.secret_files import read_secret
 
 TOKEN_ENV = 'LPR_DEVICE_TOKEN'
 
@@ -24,16 +25,7 @@ class SecurityError(ConfigError):
 
 def load_token(token_file: str = '', environ: Mapping[str, str] = os.environ) -> str:
     """The device token: from ``token_file`` when given, else $LPR_DEVICE_TOKEN, else ''."""
-    if token_file:
-        path = Path(token_file).expanduser()
-        try:
-            token = path.read_text(encoding='utf-8').strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise SecurityError(f'cannot read token_file {path}: {exc}') from None
-        if not token:
-            raise SecurityError(f'token_file {path} is empty')
-        return token
-    return environ.get(TOKEN_ENV, '').strip()
+    return read_secret(token_file, TOKEN_ENV, 'token_file', environ, SecurityError)
 
 
 def token_file_readable_by_others(token_file: str) -> bool:

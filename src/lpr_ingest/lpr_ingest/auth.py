@@ -16,10 +16,9 @@ import os
 import re
 import secrets
 import time
-from pathlib import Path
 from typing import Mapping
 
-from lpr_common.config import ConfigError
+from lpr_common.secret_files import read_secret
 
 PASSWORD_ENV = 'LPR_INGEST_PASSWORD'
 REALM = 'lpr-ingest'
@@ -28,16 +27,7 @@ _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
 
 def load_password(password_file: str = '', environ: Mapping[str, str] = os.environ) -> str:
     """From ``password_file`` when given, else $LPR_INGEST_PASSWORD, else ''."""
-    if password_file:
-        path = Path(password_file).expanduser()
-        try:
-            password = path.read_text(encoding='utf-8').strip()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f'cannot read password_file {path}: {exc}') from None
-        if not password:
-            raise ConfigError(f'password_file {path} is empty')
-        return password
-    return environ.get(PASSWORD_ENV, '').strip()
+    return read_secret(password_file, PASSWORD_ENV, 'password_file', environ)
 
 
 def _md5(text: str) -> str:
