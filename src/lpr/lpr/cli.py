@@ -261,6 +261,19 @@ def cmd_bench(args) -> int:
     return bench.cmd(args, on_event=_print_event)
 
 
+def cmd_service(args) -> int:
+    from lpr import service
+    options = service.ServiceOptions(user=args.user or service.default_user(),
+                                     params_file=args.params.resolve() if args.params else None,
+                                     data_dir=args.data_dir, namespace=args.namespace, web=args.web,
+                                     web_port=args.web_port)
+    if args.action == 'show':
+        for name, text in service.units(options).items():
+            print(f'# {name}\n{text}')
+        return 0
+    return service.install(options, args.unit_dir or service.UNIT_DIR, enable=not args.no_enable)
+
+
 def cmd_web(args) -> int:
     from lpr_web.cli import run
     return run(args)
@@ -361,6 +374,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--params', type=Path, default=None)
     p.add_argument('--data-dir', default='')
     p.set_defaults(func=cmd_events)
+
+    p = sub.add_parser('service', help='systemd units for this box: the graph and the web journal')
+    p.add_argument('action', choices=['install', 'show'], help='install: write (and enable) the units; show: print them')
+    p.add_argument('--user', default='', help='run as this user (default: the one who called sudo, else you)')
+    p.add_argument('--params', type=Path, default=None, help='params YAML the graph runs with (default: the installed one)')
+    p.add_argument('--data-dir', default='', help="journal and images (default: the user's ~/.local/share/lpr)")
+    p.add_argument('--namespace', default='', help='camera namespace (default: cam0)')
+    p.add_argument('--web', action='store_true', help='also the web journal (lpr web)')
+    p.add_argument('--web-port', type=int, default=8080)
+    p.add_argument('--unit-dir', type=Path, default=None, help='where the units go (default: /etc/systemd/system)')
+    p.add_argument('--no-enable', action='store_true', help='write the units only')
+    p.set_defaults(func=cmd_service)
 
     p = sub.add_parser('web', help='the local web journal (events, search, corrections, access lists); '
                                    '`lpr web user add NAME` adds a login')
