@@ -13,8 +13,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from lpr_common.db import UtcDateTime
 
-PENDING, SENT, REJECTED = 'pending', 'sent', 'rejected'
-DEAD_LETTER = 'dead_letter'   # given up after the attempt limit; the reason is in upload_error
+PENDING, SENT = 'pending', 'sent'
+REJECTED = 'rejected'         # written by bridges before server refusals became dead letters
+DEAD_LETTER = 'dead_letter'   # refused by the server, or given up after the attempt limit; the reason is in upload_error
 
 
 class JournalError(RuntimeError):
