@@ -368,3 +368,23 @@ def test_recorder_stopped_while_writes_fail_keeps_the_events_for_the_next_run(ro
     assert again.journal.dead_letters() == []
     again.trigger_deactivate()
     again.destroy_node()
+
+
+def test_every_status_carries_the_process_figures_and_the_recorder_the_box(ros, tmp_path):
+    from lpr_common.health import ProcessUsage, disk_free_gb
+    from lpr_recorder.node import RecorderNode
+    context, executor = ros
+    node = make(RecorderNode, context, executor, db_url=f'sqlite:///{tmp_path / "j.sqlite"}',
+                image_dir=str(tmp_path / 'images'), spool_dir=str(tmp_path / 'spool'))
+    assert node.trigger_configure() == SUCCESS
+    got = []
+    probe(context, executor).create_subscription(DiagnosticArray, '/diagnostics', got.append, qos.STATUS)
+    assert wait_for(lambda: any(s.name == '/t/recorder' and any(v.key == 'disk_free_gb' for v in s.values)
+                                for m in got for s in m.status), timeout=15)
+    values = {v.key: v.value for m in got for s in m.status if s.name == '/t/recorder' for v in s.values}
+    assert float(values['rss_mb']) > 10 and float(values['cpu_percent']) >= 0
+    assert abs(float(values['disk_free_gb']) - disk_free_gb(tmp_path)) < 1.0
+    usage = ProcessUsage()
+    sum(i * i for i in range(200_000))            # some CPU between two samples
+    assert usage.sample()['cpu_percent'] > 0
+    node.destroy_node()

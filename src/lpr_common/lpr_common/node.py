@@ -27,6 +27,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from lpr_common import topics
 from lpr_common.config import ConfigError, build_config, field_specs
+from lpr_common.health import ProcessUsage
 from lpr_common.process import die_with_parent
 
 _PARAM_TYPES = {
@@ -79,6 +80,7 @@ class LprNode(LifecycleNode):
         super().__init__(name, **kwargs)
         self.config = None
         self.status = Status()
+        self._usage = ProcessUsage()   # cpu_percent, rss_mb in every status
         self._declare_parameters()
         self.declare_parameter('autostart', True, ParameterDescriptor(
             description='configure and activate on start-up (no lifecycle manager needed)'))
@@ -232,7 +234,7 @@ class LprNode(LifecycleNode):
         entry = DiagnosticStatus(level=self.status.level, name=self.get_fully_qualified_name(),
                                  message=self.status.message,
                                  hardware_id=self.get_namespace().strip('/') or 'lpr')
-        values = {'lifecycle': self.lifecycle_state(), **self.status.values}
+        values = {'lifecycle': self.lifecycle_state(), **self.status.values, **self._usage.sample()}
         entry.values = [KeyValue(key=k, value=_fmt(v)) for k, v in values.items()]
         msg.status = [entry]
         self._diag_pub.publish(msg)

@@ -9,6 +9,7 @@ from builtin_interfaces.msg import Time
 from lpr_interfaces.msg import IngestedEvent, PlateCandidate, PlateEvent, PlateRead, PlateReadArray
 
 from lpr_common import topics
+from lpr_common.health import disk_free_gb, temperature_c
 from lpr_common.images import ImageError, image_to_array
 from lpr_common.node import ERROR, OK, LprNode, run_node
 from lpr_common.worker import Worker
@@ -411,6 +412,9 @@ class RecorderNode(LprNode):
             status.values.update(queued=self.worker.pending, dropped=self.worker.dropped)
         if self.spool is not None:
             status.values.update(spool=len(self.spool))
+        if self.writer is not None:   # the box: free space for events, the SoC's temperature
+            box = {'disk_free_gb': disk_free_gb(self.writer.store.root), 'temperature_c': temperature_c()}
+            status.values.update({k: v for k, v in box.items() if v is not None})
 
 
 def resolve_spool_dir(path: str):
