@@ -16,7 +16,7 @@ from lpr import graph
 
 ARGUMENTS = {
     'params_file': (str(graph.default_params_file()), 'parameters YAML for all nodes'),
-    'namespace': (graph.DEFAULT_NAMESPACE, 'camera namespace (one per camera)'),
+    'namespace': (graph.DEFAULT_NAMESPACE, "the graph's namespace (the camera id when there is one camera)"),
     'source': ('', 'camera source override (file, folder, rtsp://..., /dev/videoN, picamera2, synthetic)'),
     'server_url': ('', 'central Socket.IO server override'),
     'data_dir': ('', 'journal and images directory override'),
@@ -31,16 +31,18 @@ ARGUMENTS = {
 
 def _nodes(context):
     arg = {name: LaunchConfiguration(name).perform(context) for name in ARGUMENTS}
-    extra = graph.overrides(arg['source'], arg['server_url'], arg['data_dir'])
+    cameras = graph.camera_names(arg['params_file'])
+    extra = graph.overrides(arg['source'], arg['server_url'], arg['data_dir'], cameras)
     nodes = []
-    for spec in graph.NODES:
+    for spec in graph.camera_specs(cameras) + [s for s in graph.NODES if not s.is_camera]:
         if spec.name == 'bridge' and not _true(arg['bridge']):
             continue
         if spec.optional and not _true(arg.get(spec.name, 'false')):
             continue
         params = [arg['params_file']] + ([extra[spec.name]] if extra[spec.name] else [])
         nodes.append(Node(package=spec.package, executable=spec.executable, name=spec.name,
-                          namespace=arg['namespace'], parameters=params, output='screen',
+                          namespace=arg['namespace'], parameters=params, remappings=list(spec.remaps),
+                          output='screen',
                           respawn=True, respawn_delay=2.0,   # as lpr run: a node that dies starts again
                           ros_arguments=['--log-level', arg['log_level']]))
     if _true(arg['foxglove']):

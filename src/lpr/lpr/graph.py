@@ -4,8 +4,9 @@ runner (``lpr run``, lpr/runner.py)."""
 from __future__ import annotations
 
 import os
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 DEFAULT_NAMESPACE = 'cam0'
@@ -20,6 +21,11 @@ class NodeSpec:
     module: str      # python -m module (pip runner)
     lifecycle: bool = True  # deactivated through its lifecycle service before it is stopped
     optional: bool = False  # started only on request (lpr run --ingest, ingest:=true)
+    remaps: tuple[tuple[str, str], ...] = ()   # (from, to) topic remappings
+
+    @property
+    def is_camera(self) -> bool:
+        return self.package == 'lpr_camera'
 
 
 NODES = (
@@ -39,11 +45,59 @@ NODE_NAMES = tuple(n.name for n in NODES)
 FOXGLOVE = NodeSpec('foxglove', 'lpr', 'foxglove_bridge', 'lpr.foxglove_bridge', lifecycle=False)
 
 
-def overrides(source: str = '', server_url: str = '', data_dir: str = '') -> dict[str, dict]:
-    """Per-node parameter overrides from the command line / launch arguments."""
-    out: dict[str, dict] = {name: {} for name in NODE_NAMES}
+# Several cameras in one graph: a params section per camera node, named
+# camera_<id> (e.g. /**/camera_gate_in), instead of the one /**/camera.
+CAMERA_NODE = re.compile(r'camera_([A-Za-z][A-Za-z0-9_]*)')
+
+
+def camera_names(params_file: Path | str | None) -> list[str]:
+    """The camera nodes a params file asks for, in file order: its camera_<id>
+    sections, or the one 'camera' when it has none."""
+    import yaml
+    try:
+        data = yaml.safe_load(Path(params_file).read_text(encoding='utf-8')) if params_file else None
+    except (OSError, yaml.YAMLError):
+        data = None   # reported by the params check; start with the one camera
+    names = []
+    for key in data if isinstance(data, dict) else ():
+        name = str(key).rstrip('/').rsplit('/', 1)[-1]
+        if CAMERA_NODE.fullmatch(name) and name not in names:
+            names.append(name)
+    return names or ['camera']
+
+
+def camera_id(node_name: str) -> str:
+    """'camera_gate_in' -> 'gate_in'; '' for the single camera (its id is the namespace)."""
+    match = CAMERA_NODE.fullmatch(node_name)
+    return match.group(1) if match else ''
+
+
+def camera_specs(names: list[str]) -> list[NodeSpec]:
+    """One camera node per name; with several, each publishes on its own
+    cameras/<id>/image_raw and the one detector takes them in turns."""
+    from lpr_common.topics import FRAMES, camera_frames
+    single = NODES[0]
+    if names == [single.name]:
+        return [single]
+    return [replace(single, name=n, remaps=((FRAMES.name, camera_frames(camera_id(n))),)) for n in names]
+
+
+def overrides(source: str = '', server_url: str = '', data_dir: str = '',
+              cameras: list[str] | None = None) -> dict[str, dict]:
+    """Per-node parameter overrides from the command line / launch arguments.
+    ``cameras``: the camera node names (camera_names); several get their ids
+    and the detector the list of cameras to serve."""
+    cameras = cameras or ['camera']
+    out: dict[str, dict] = {name: {} for name in (*NODE_NAMES, *cameras)}
     if source:
+        if cameras != ['camera']:
+            raise ValueError(f'--source sets the one camera; this params file has {len(cameras)} '
+                             f'({", ".join(cameras)}): set each one\'s source in its section')
         out['camera']['source'] = source
+    if cameras != ['camera']:
+        for name in cameras:
+            out[name]['camera_id'] = camera_id(name)
+        out['detector']['cameras'] = [camera_id(n) for n in cameras]
     if server_url:
         out['bridge']['server_url'] = server_url
     if data_dir:

@@ -66,7 +66,7 @@ def _sections(params_file: Path, data) -> list[str]:
         return [f'{params_file}: the file must be a mapping of node sections, e.g. "/**/ocr: {{ros__parameters: ...}}"']
     for key, section in data.items():
         name = str(key).rstrip('/').rsplit('/', 1)[-1]
-        if name not in graph.NODE_NAMES and name != '**':
+        if name not in graph.NODE_NAMES and name != '**' and not graph.CAMERA_NODE.fullmatch(name):
             close = difflib.get_close_matches(name, graph.NODE_NAMES, 1)
             hint = f' (did you mean {close[0]!r}?)' if close else f' (nodes: {", ".join(graph.NODE_NAMES)})'
             problems.append(f'{params_file}: {key}: no such node{hint}')
@@ -95,18 +95,40 @@ def check_params(params_file: Path, namespace: str = graph.DEFAULT_NAMESPACE,
         return problems
     classes = config_classes()
     every = {node: {name for name, *_ in field_specs(cls)} for node, cls in classes.items()}
-    for node, cls in classes.items():
-        values = {**node_parameters(params_file, node, namespace), **((overrides or {}).get(node) or {})}
+    cameras = graph.camera_names(params_file)
+    problems += _camera_sections(params_file, data, cameras)
+    nodes = [(name, 'camera') for name in cameras] + [(n, n) for n in classes if n != 'camera']
+    for name, node in nodes:
+        cls = classes[node]
+        values = {**node_parameters(params_file, name, namespace), **((overrides or {}).get(name) or {})}
         for key in [k for k in values if k not in every[node]]:
             if key in COMMON_PARAMETERS:
                 values.pop(key)
                 continue
-            problems.append(f'{params_file}: {node}: unknown parameter {key!r}{_hint(key, node, every)}')
+            problems.append(f'{params_file}: {name}: unknown parameter {key!r}{_hint(key, node, every)}')
             values.pop(key)
         try:
             build_config(cls, values)
         except ConfigError as exc:
-            problems.append(f'{params_file}: {node}: {exc}')
+            problems.append(f'{params_file}: {name}: {exc}')
+    return problems
+
+
+def _camera_sections(params_file: Path, data: dict, cameras: list[str]) -> list[str]:
+    """With camera_<id> sections, each is one camera: a plain camera section
+    would configure no node, and a camera's id is its section's name."""
+    if cameras == ['camera']:
+        return []
+    problems = []
+    for key, section in data.items():
+        name = str(key).rstrip('/').rsplit('/', 1)[-1]
+        values = (section or {}).get('ros__parameters') or {}
+        if name == 'camera' and values:
+            problems.append(f'{params_file}: {key}: no such node when the file has camera_<id> sections '
+                            f'({", ".join(cameras)}); give each camera its settings in its own section')
+        elif name in cameras and values.get('camera_id') not in (None, '', graph.camera_id(name)):
+            problems.append(f'{params_file}: {key}: camera_id is the section name\'s {graph.camera_id(name)!r}, '
+                            f'not {values["camera_id"]!r}; rename the section to set it')
     return problems
 
 

@@ -39,5 +39,13 @@ DECISIONS = Topic('access/decisions', 'lpr_interfaces/msg/AccessDecision', qos.R
 DIAGNOSTICS = Topic('/diagnostics', 'diagnostic_msgs/msg/DiagnosticArray', qos.STATUS,
                     "every node's status and figures")
 
+
+
+def camera_frames(camera: str) -> str:
+    """Where camera ``camera``'s frames go when one detector serves several cameras
+    (the runner and the launch file remap each camera node's image_raw here)."""
+    return f'cameras/{camera}/{FRAMES.name}'
+
+
 ALL = (FRAMES, DEBUG_IMAGE, DETECTIONS, READS, EVENTS, INGESTED, DECISIONS, DIAGNOSTICS)
 BY_NAME = {t.name: t for t in ALL}

@@ -5,6 +5,10 @@ the worker falls behind, the oldest waiting item is dropped (for frames:
 latest wins) and counted, so the executor never blocks on heavy work.
 Where nothing may be dropped (decided events), ``on_full`` takes the item
 that does not fit instead (the recorder spools it to disk).
+
+With ``key`` (e.g. the camera of a frame) each key has its own bounded queue
+and the worker takes the keys in turn, so a busy camera cannot starve a quiet
+one: each camera's newest frame waits its turn, not behind another's.
 """
 from __future__ import annotations
 
@@ -19,13 +23,16 @@ log = logging.getLogger(__name__)
 class Worker:
     def __init__(self, handle: Callable[[Any], None], name: str, maxsize: int = 1,
                  on_error: Callable[[BaseException], None] | None = None,
-                 on_full: Callable[[Any], bool] | None = None):
+                 on_full: Callable[[Any], bool] | None = None,
+                 key: Callable[[Any], Any] | None = None):
         if maxsize < 1:
             raise ValueError('maxsize must be >= 1')
         self._handle = handle
         self._on_error = on_error or (lambda exc: log.exception('worker %s failed', name))
         self._on_full = on_full   # takes an item the full queue has no room for; False = drop the oldest
-        self._queue: collections.deque = collections.deque()
+        self._key = key or (lambda item: None)
+        # One queue per key, in turn order: the key served last moves to the end.
+        self._queues: collections.OrderedDict[Any, collections.deque] = collections.OrderedDict()
         self._maxsize = maxsize
         self._cond = threading.Condition()
         self._busy = False
@@ -38,24 +45,26 @@ class Worker:
         self._thread.start()
 
     def submit(self, item: Any) -> None:
+        key = self._key(item)
         with self._cond:
             if self._stopping:
                 return
             self.submitted += 1
-            full = len(self._queue) >= self._maxsize
+            full = len(self._queues.get(key, ())) >= self._maxsize
         if full and self._on_full is not None and self._on_full(item):
             return
         with self._cond:
-            if len(self._queue) >= self._maxsize:
-                self._queue.popleft()
+            queue = self._queues.setdefault(key, collections.deque())
+            if len(queue) >= self._maxsize:
+                queue.popleft()
                 self.dropped += 1
-            self._queue.append(item)
+            queue.append(item)
             self._cond.notify()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until the queue is empty and nothing is being handled."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+            return self._cond.wait_for(lambda: not self.pending and not self._busy, timeout)
 
     def stop(self, drain: bool = True, timeout: float = 10.0) -> list[Any]:
         """Stop the thread; returns the items still waiting (not handled)."""
@@ -63,8 +72,8 @@ class Worker:
             self.wait_idle(timeout)
         with self._cond:
             self._stopping = True
-            left = list(self._queue)
-            self._queue.clear()
+            left = [item for queue in self._queues.values() for item in queue]
+            self._queues.clear()
             self._cond.notify_all()
         if threading.current_thread() is not self._thread:
             self._thread.join(timeout)
@@ -72,15 +81,23 @@ class Worker:
 
     @property
     def pending(self) -> int:
-        return len(self._queue)
+        return sum(len(queue) for queue in self._queues.values())
+
+    def _take(self) -> Any:
+        """The oldest item of the first key in turn that has one; that key goes last."""
+        for key, queue in self._queues.items():
+            if queue:
+                self._queues.move_to_end(key)
+                return queue.popleft()
+        raise LookupError('no item waiting')
 
     def _run(self) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._queue or self._stopping)
+                self._cond.wait_for(lambda: self.pending or self._stopping)
                 if self._stopping:
                     return
-                item = self._queue.popleft()
+                item = self._take()
                 self._busy = True
             try:
                 self._handle(item)

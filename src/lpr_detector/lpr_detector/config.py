@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lpr_common.config import check, param
+from lpr_detector.gating import Gates
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,14 @@ class DetectorConfig:
                                'finds smaller plates at more cost. Fixed-size models and HEFs ignore it')
     max_plates: int = param(8, 'at most this many plates per frame, best first')
     min_plate_width: float = param(16.0, 'ignore plates narrower than this many pixels')
+    cameras: list[str] = param([], 'the cameras this detector serves, each read from cameras/<id>/image_raw in turns '
+                                   '(lpr run and the launch file set it from the camera sections of the params '
+                                   'file); empty = one camera on image_raw')
+    roi: list[str] = param([], "regions of interest, one per camera: 'CAMERA: x,y x,y x,y ...' in fractions of "
+                               "the frame (0..1), or without 'CAMERA:' for every camera; plates whose centre is "
+                               "outside are ignored and only the region's bounding box is searched")
+    min_plate_width_by_camera: list[str] = param([], "minimum plate width per camera, 'CAMERA=PIXELS' (others use "
+                                                     'min_plate_width)')
     small_plate_tiles: int = param(0, 'small, distant plates: when the whole frame shows none, look again in this '
                                       'many overlapping tiles side by side (2-4; 0 = off; costs that many more '
                                       'detector runs on frames without plates)')
@@ -40,3 +49,6 @@ class DetectorConfig:
               f'small_plate_tiles must be 0 (off) or 2..4, got {self.small_plate_tiles}')
         check(self.crop_pad_x >= 0 and self.crop_pad_y >= 0, 'crop padding must be >= 0')
         check(1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in 1..100')
+        check(len(set(self.cameras)) == len(self.cameras) and all(c.strip() for c in self.cameras),
+              f'cameras must be distinct, non-empty ids, got {self.cameras}')
+        Gates(self.roi, self.min_plate_width_by_camera)   # raises ConfigError naming the bad entry

@@ -9,6 +9,9 @@ import numpy as np
 from lpr_common.paths import model_dir
 from lpr_detector import base, crops
 from lpr_detector.base import Box
+from lpr_detector.gating import Gate
+
+NO_GATE = Gate()
 
 DEFAULT_PLATE_MODEL = 'yolov8n-plate-384.onnx'
 
@@ -48,13 +51,17 @@ class PlateFinder:
                    config.crop_pad_x, config.crop_pad_y, edge_margin=config.edge_margin,
                    tiles=config.small_plate_tiles, iou_threshold=config.iou_threshold)
 
-    def find(self, image: np.ndarray) -> list[FoundPlate]:
+    def find(self, image: np.ndarray, gate: Gate = NO_GATE) -> list[FoundPlate]:
+        """Plates in a BGR frame, best first; ``gate`` limits the search to a
+        camera's region of interest and minimum plate width."""
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f'expected a BGR HxWx3 image, got shape {image.shape}')
         h, w = image.shape[:2]
-        boxes = self._keep(self.detector.detect(image), w, h)
+        x0, y0, x1, y1 = gate.roi.bounds(w, h) if gate.roi else (0, 0, w, h)
+        area = image[y0:y1, x0:x1]
+        boxes = self._keep(self._shift(self.detector.detect(area), x0, y0), (x0, y0, x1, y1), w, h, gate)
         if not boxes and self.tiles > 1:
-            boxes = self._keep(self._detect_tiles(image), w, h)
+            boxes = self._keep(self._shift(self._detect_tiles(area), x0, y0), (x0, y0, x1, y1), w, h, gate)
         found = []
         for box in boxes[:self.max_plates]:
             rect = crops.padded_box(box, self.pad_x, self.pad_y, w, h)
@@ -67,8 +74,16 @@ class PlateFinder:
         first run (hundreds of ms), which would otherwise fall on the first car."""
         self.detector.detect(np.zeros((height, width, 3), np.uint8))
 
-    def _keep(self, boxes: list[Box], w: int, h: int) -> list[Box]:
-        return [b for b in boxes if b.width >= self.min_plate_width and not self._at_edge(b, w, h)]
+    def _keep(self, boxes: list[Box], area: tuple[int, int, int, int], w: int, h: int, gate: Gate) -> list[Box]:
+        min_width = self.min_plate_width if gate.min_plate_width is None else gate.min_plate_width
+        return [b for b in boxes if b.width >= min_width and not self._at_edge(b, area, w, h)
+                and (gate.roi is None or gate.roi.contains(b.x + b.width / 2, b.y + b.height / 2, w, h))]
+
+    @staticmethod
+    def _shift(boxes: list[Box], dx: int, dy: int) -> list[Box]:
+        if not (dx or dy):
+            return boxes
+        return [Box(b.x + dx, b.y + dy, b.width, b.height, b.score, b.label) for b in boxes]
 
     def _detect_tiles(self, image: np.ndarray) -> list[Box]:
         """Small, distant plates: the model sees the frame at its input size
@@ -98,10 +113,15 @@ class PlateFinder:
                 kept.append(b)
         return kept
 
-    def _at_edge(self, box: Box, width: int, height: int) -> bool:
-        """A plate cut by the frame border reads as a prefix or suffix of itself."""
+    def _at_edge(self, box: Box, area: tuple[int, int, int, int], width: int, height: int) -> bool:
+        """A plate cut by the frame border, or by the border of the searched
+        area, reads as a prefix or suffix of itself."""
         m = self.edge_margin
-        return m >= 0 and (box.x <= m or box.y <= m or box.x2 >= width - m or box.y2 >= height - m)
+        if m < 0:
+            return False
+        x0, y0, x1, y1 = area
+        return (box.x <= max(0, x0) + m or box.y <= max(0, y0) + m
+                or box.x2 >= min(width, x1) - m or box.y2 >= min(height, y1) - m)
 
     def close(self) -> None:
         self.detector.close()

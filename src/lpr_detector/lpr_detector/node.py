@@ -1,4 +1,9 @@
-"""Detector node: image_raw -> plates/detections (+ debug/image/compressed)."""
+"""Detector node: image_raw (or cameras/<id>/image_raw per camera) ->
+plates/detections (+ debug/image/compressed).
+
+One detector can serve several cameras (one model per process is what fits a
+small box): it takes the cameras' newest frames in turns, so a busy camera
+cannot starve a quiet one, and searches each within that camera's region."""
 from __future__ import annotations
 
 import time
@@ -15,6 +20,7 @@ from lpr_detector.annotate import annotate
 from lpr_detector.base import Box
 from lpr_detector.config import DetectorConfig
 from lpr_detector.finder import FoundPlate, PlateFinder
+from lpr_detector.gating import Gates
 
 
 class DetectorNode(LprNode):
@@ -33,16 +39,20 @@ class DetectorNode(LprNode):
     def configure(self, config: DetectorConfig) -> None:
         self.finder = PlateFinder.from_config(config)
         self.finder.warm_up()   # the first inference is slow: not on the first car's frames
+        self.gates = Gates(config.roi, config.min_plate_width_by_camera)
         self.get_logger().info(f'plate detector {self.finder.detector.name} ready')
         self.pub = self.create_lifecycle_publisher(PlateDetectionArray, topics.DETECTIONS.name, topics.DETECTIONS.qos)
         self.debug_pub = self.create_lifecycle_publisher(CompressedImage, topics.DEBUG_IMAGE.name, topics.DEBUG_IMAGE.qos)
 
     def activate(self) -> None:
-        self.worker = Worker(self._process, 'detector', maxsize=1, on_error=self.worker_error('detection'))
-        self._subs = [
-            self.create_subscription(Image, topics.FRAMES.name, self.worker.submit, topics.FRAMES.qos),
-            self.create_subscription(PlateReadArray, topics.READS.name, self._remember_reads, topics.READS.qos),
-        ]
+        # One newest-frame slot per camera, served in turns.
+        self.worker = Worker(self._process, 'detector', maxsize=1, on_error=self.worker_error('detection'),
+                             key=lambda msg: msg.header.frame_id)
+        frame_topics = [topics.camera_frames(c) for c in self.config.cameras] or [topics.FRAMES.name]
+        self._subs = [self.create_subscription(Image, name, self.worker.submit, topics.FRAMES.qos)
+                      for name in frame_topics]
+        self._subs.append(
+            self.create_subscription(PlateReadArray, topics.READS.name, self._remember_reads, topics.READS.qos))
 
     def deactivate(self) -> None:
         self.stop_worker(self.worker, self._subs)
@@ -64,7 +74,7 @@ class DetectorNode(LprNode):
             self.get_logger().warning(f'frame skipped: {exc}', throttle_duration_sec=5.0)
             return
         start = time.perf_counter()
-        found = self.finder.find(image)
+        found = self.finder.find(image, self.gates.for_camera(msg.header.frame_id))
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         self._frames += 1
         self._rate.tick()

@@ -27,7 +27,8 @@ class OcrConfig:
                                          f"{', '.join(ALL_REGIONS + tuple(GROUPS))}")
     top_n: int = param(5, 'candidates kept per read')
     preprocess: str = param('none', "crop preprocessing before reading: none, gray, clahe or threshold")
-    queue_size: int = param(2, 'detection messages waiting for OCR before the oldest is dropped (fresh reads beat a backlog)')
+    queue_size: int = param(2, 'detection messages waiting for OCR per camera before the oldest is dropped (fresh reads '
+                                'beat a backlog)')
     ocr_languages: list[str] = param(['en'], "backend 'easyocr' only (optional; its .pth weights copied by hand into "
                                              "the rec_model folder, empty = ~/.EasyOCR/model): EasyOCR language codes, "
                                              'e.g. [en], [th, en], [ru, en]')

@@ -33,7 +33,8 @@ class OcrNode(LprNode):
 
     def activate(self) -> None:
         self.worker = Worker(self._process, 'ocr', maxsize=self.config.queue_size,
-                             on_error=self.worker_error('OCR'))
+                             on_error=self.worker_error('OCR'),
+                             key=lambda msg: msg.header.frame_id)   # cameras served in turns
         self._subs = [self.create_subscription(PlateDetectionArray, topics.DETECTIONS.name,
                                                self.worker.submit, topics.DETECTIONS.qos)]
 
