@@ -51,15 +51,38 @@ def _run_options(args, source: str):
                       server_url=args.server, data_dir=args.data_dir, bridge=not args.no_bridge,
                       log_level=args.log_level, duration_s=args.duration, foxglove=args.foxglove,
                       foxglove_port=args.foxglove_port, ingest=args.ingest, access=args.access,
-                      respawn=max(0, args.respawn))
+                      respawn=max(0, args.respawn), **_ups_options(args))
+
+
+def _add_ups_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument('--ups', default='', metavar='NAME@HOST[:PORT]',
+                   help='watch this UPS through NUT (upsd); on a low battery stop the graph as SIGTERM does '
+                        'and exit with status 3 ("stopped: UPS low battery")')
+    p.add_argument('--ups-min-charge', type=float, default=20.0, metavar='PCT',
+                   help='with --ups: on battery, stop at this charge or below (default: %(default)s; 0 = off)')
+    p.add_argument('--ups-min-runtime', type=float, default=180.0, metavar='S',
+                   help='with --ups: on battery, stop at this runtime or below (default: %(default)s; 0 = off)')
+
+
+def _ups_options(args) -> dict:
+    if not getattr(args, 'ups', ''):          # only `lpr run` has --ups
+        return {}
+    from lpr.ups import UpsTarget
+    UpsTarget.parse(args.ups)                 # a bad NAME@HOST[:PORT] is a usage error before anything starts
+    return {'ups': args.ups, 'ups_min_charge': args.ups_min_charge, 'ups_min_runtime_s': args.ups_min_runtime}
 
 
 def _preflight(options) -> bool:
     """Before any node starts: the params file (unknown keys, types, values),
     the source and the data directory, each problem on one line."""
     from lpr.params import check_params
-    problems = check_params(options.params_file, options.namespace,
-                            graph.overrides(options.source, options.server_url, options.data_dir))
+    try:
+        extra = graph.overrides(options.source, options.server_url, options.data_dir,
+                                graph.camera_names(options.params_file))
+    except ValueError as exc:
+        print(f'error: {exc}', file=sys.stderr)
+        return False
+    problems = check_params(options.params_file, options.namespace, extra)
     problems += _source_problems(options.source)
     problems += _data_dir_problems(options.data_dir)
     for problem in problems:
@@ -103,9 +126,11 @@ def _report(runner, started: float) -> None:
     elapsed = time.monotonic() - started
     events = runner.monitor_events
     print(f'[lpr] {len(events)} event(s) in {elapsed:.1f} s', file=sys.stderr)
-    cam, det = runner.last_status.get('camera', {}), runner.last_status.get('detector', {})
+    det = runner.last_status.get('detector', {})
+    frames = [s.get('frames') for name, s in runner.last_status.items() if name == 'camera' or graph.camera_id(name)]
     if det:
-        print(f"[lpr] camera published {cam.get('frames', '?')} frames, detector processed "
+        published = sum(int(float(f)) for f in frames) if frames and None not in frames else '?'
+        print(f"[lpr] camera published {published} frames, detector processed "
               f"{det.get('frames', '?')} (the newest frame wins when it is busy)", file=sys.stderr)
     for name, cpu, share, rss in runner.cpu_report():
         print(f'[lpr]   {name:<9} CPU {cpu:6.1f} s  ({100 * share:5.1f} % of one core)  peak RSS {rss:5.0f} MB',
@@ -121,6 +146,10 @@ def cmd_run(args) -> int:
     started = time.monotonic()
     code, runner = run(options, on_event=_print_event)
     _report(runner, started)
+    if options.ups:
+        from lpr.ups import EXIT_CODE, STOP_MESSAGE
+        if code == EXIT_CODE:
+            print(f'[lpr] {STOP_MESSAGE} (exit status {code})', file=sys.stderr)
     return code
 
 
@@ -266,7 +295,7 @@ def cmd_service(args) -> int:
     options = service.ServiceOptions(user=args.user or service.default_user(),
                                      params_file=args.params.resolve() if args.params else None,
                                      data_dir=args.data_dir, namespace=args.namespace, web=args.web,
-                                     web_port=args.web_port)
+                                     web_port=args.web_port, **_ups_options(args))
     if args.action == 'show':
         for name, text in service.units(options).items():
             print(f'# {name}\n{text}')
@@ -287,6 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--source', default='', help='video file, image folder, rtsp://..., /dev/videoN, picamera2, '
                                                 'synthetic[:SEED] (default: the params file)')
     _add_run_options(p)
+    _add_ups_options(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser('demo', help='run the graph on the built-in synthetic scene (no camera needed)')
@@ -385,6 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--web-port', type=int, default=8080)
     p.add_argument('--unit-dir', type=Path, default=None, help='where the units go (default: /etc/systemd/system)')
     p.add_argument('--no-enable', action='store_true', help='write the units only')
+    _add_ups_options(p)
     p.set_defaults(func=cmd_service)
 
     p = sub.add_parser('web', help='the local web journal (events, search, corrections, access lists); '

@@ -58,6 +58,9 @@ class RunOptions:
     access: bool = False              # also start the access node (decisions and the barrier)
     with_camera: bool = True          # False: start() leaves the camera out (lpr eval, lpr record)
     respawn: int = 3                  # restarts of a dying node allowed within RESPAWN_WINDOW_S (0 = none)
+    ups: str = ''                     # NAME@HOST[:PORT]: stop in order on a low UPS battery (lpr.ups)
+    ups_min_charge: float = 20.0      # percent, on battery
+    ups_min_runtime_s: float = 180.0  # seconds, on battery
     extra_env: dict = field(default_factory=dict)
 
 
@@ -72,21 +75,26 @@ class GraphRunner:
         self._stop = threading.Event()
         self._hard_stop = False
         self.monitor = None
-        self._camera_pending: graph.NodeSpec | None = None
+        self._cameras_pending: list[graph.NodeSpec] = []
         self.ready_timeout_s = 120.0
         self.monitor_events: list = []   # final events seen on the events topic
         self.monitor_arrivals: dict = {}  # event id -> wall-clock ns it was seen
         self._shm_before: set[str] = set()
         self._stop_reason = ''
+        self._stop_code: int | None = None
+        self._spare_signal = False       # after a stop with its own code, one signal is not a hurry
         self.last_status: dict = {}      # last /diagnostics values per node
         self.respawns: list[tuple[float, str, int]] = []   # (monotonic time, node, exit code)
 
     # -- start --------------------------------------------------------------
+    def camera_names(self) -> list[str]:
+        return graph.camera_names(self.options.params_file)
+
     def specs(self) -> list[graph.NodeSpec]:
-        specs = [s for s in graph.NODES if (s.name != 'bridge' or self.options.bridge)
-                 and (s.name != 'camera' or self.options.with_camera)
+        cameras = graph.camera_specs(self.camera_names()) if self.options.with_camera else []
+        specs = [s for s in graph.NODES if not s.is_camera and (s.name != 'bridge' or self.options.bridge)
                  and (not s.optional or getattr(self.options, s.name, False))]
-        return specs + ([graph.FOXGLOVE] if self.options.foxglove else [])
+        return cameras + specs + ([graph.FOXGLOVE] if self.options.foxglove else [])
 
     def environment(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -104,6 +112,8 @@ class GraphRunner:
         cmd = [sys.executable, '-m', spec.module, '--ros-args',
                '-r', f'__node:={spec.name}', '-r', f'__ns:=/{o.namespace}',
                '--params-file', str(o.params_file), '--log-level', o.log_level]
+        for topic, target in spec.remaps:
+            cmd += ['-r', f'{topic}:={target}']
         if self._override_file is not None:
             cmd += ['--params-file', str(self._override_file)]
         return cmd
@@ -118,8 +128,8 @@ class GraphRunner:
         from lpr.monitor import GraphMonitor  # rclpy in the runner only for watching
         self.monitor = GraphMonitor(self.options.namespace, self.on_event, env)
         for spec in self.specs():
-            if spec.name == 'camera':
-                self._camera_pending = spec   # started once the rest is active (see wait)
+            if spec.is_camera:
+                self._cameras_pending.append(spec)   # started once the rest is active (see wait)
             else:
                 self.start_node(spec, env)
 
@@ -133,7 +143,8 @@ class GraphRunner:
     def _write_overrides(self) -> None:
         o = self.options
         extra = {name: {'ros__parameters': values}
-                 for name, values in graph.overrides(o.source, o.server_url, o.data_dir).items()
+                 for name, values in graph.overrides(o.source, o.server_url, o.data_dir,
+                                                     self.camera_names()).items()
                  if values}
         if not extra:
             return
@@ -151,21 +162,25 @@ class GraphRunner:
         while reason is None:
             if self._stop.wait(0.2):
                 reason = self._stop_reason or 'interrupted'
-                code = 130 if reason == 'interrupted' else 0
+                code = self._stop_code if self._stop_code is not None else (130 if reason == 'interrupted' else 0)
             elif deadline is not None and time.monotonic() >= deadline:
                 reason = 'duration reached'
-            elif self._camera_pending is not None:
+            elif self._cameras_pending:
                 if self.all_active():
-                    self.start_node(self._camera_pending)
-                    self._camera_pending = None
+                    for spec in self._cameras_pending:
+                        self.start_node(spec)
+                    self._cameras_pending = []
                 elif time.monotonic() > ready_by:
                     reason, code = f'nodes not active after {self.ready_timeout_s:.0f} s', 1
             for child in list(self.children):
                 if child.exit_code is not None or not self._poll(child):
                     continue
                 rc = child.exit_code
-                if child.spec.name == 'camera' and rc == 0:
-                    reason = 'source ended'
+                if child.spec.is_camera and rc == 0:
+                    if self._all_sources_ended():
+                        reason = 'source ended'
+                    else:
+                        self._log(f'{child.spec.name}: source ended')
                 elif reason is None and self._respawn(child):
                     continue
                 else:
@@ -188,6 +203,11 @@ class GraphRunner:
         self.start_node(child.spec)
         return True
 
+    def _all_sources_ended(self) -> bool:
+        """Every camera's latest process ended its source (exit 0): a file or folder played out."""
+        latest = {c.spec.name: c for c in self.children if c.spec.is_camera}
+        return not self._cameras_pending and all(c.exit_code == 0 for c in latest.values())
+
     def all_active(self) -> bool:
         """The camera starts last: frames published before the detector, OCR and
         recorder are up would be lost (a file or the synthetic scene has no rerun)."""
@@ -195,24 +215,32 @@ class GraphRunner:
         waiting = [c.spec.name for c in self.children if c.spec.lifecycle]
         return all(status.get(name, {}).get('lifecycle') == 'active' for name in waiting)
 
-    def request_stop(self, reason: str = 'interrupted') -> None:
+    def request_stop(self, reason: str = 'interrupted', code: int | None = None) -> None:
         """Stop in order (a second request stops hard). ``reason`` is logged;
-        'interrupted' (a signal) makes ``wait`` return 130, as shells expect."""
+        'interrupted' (a signal) makes ``wait`` return 130, as shells expect;
+        ``code`` is another exit status (the UPS watcher's). After a stop with
+        its own code, the first signal (systemd's SIGTERM as the host powers
+        down) leaves it orderly; a second one stops hard."""
         if self._stop.is_set():
-            self._hard_stop = True
-        self._stop_reason = self._stop_reason or reason
+            if self._spare_signal and reason == 'interrupted':
+                self._spare_signal = False
+            else:
+                self._hard_stop = True
+        else:
+            self._stop_reason, self._stop_code = reason, code
+            self._spare_signal = code is not None
         self._stop.set()
 
     # -- stop ---------------------------------------------------------------
     def stop(self) -> None:
         running = [c for c in self.children if c.exit_code is None]
-        camera = [c for c in running if c.spec.name == 'camera']
+        camera = [c for c in running if c.spec.is_camera]
         for c in camera:
             self._signal(c, signal.SIGINT)
             self._join(c, 10.0)
         if not self._hard_stop and self.monitor is not None:
             for c in running:
-                if c.spec.name != 'camera' and c.spec.lifecycle and not self._poll(c):
+                if not c.spec.is_camera and c.spec.lifecycle and not self._poll(c):
                     ok = self.monitor.deactivate(c.spec.name, timeout_s=60.0)
                     if not ok:
                         self._log(f'{c.spec.name}: deactivation did not complete')
@@ -290,7 +318,9 @@ def run(options: RunOptions, on_event: Callable | None = None) -> tuple[int, Gra
     runner = GraphRunner(options, on_event)
     previous = {sig: signal.signal(sig, lambda *_: runner.request_stop())
                 for sig in (signal.SIGINT, signal.SIGTERM)}
+    watcher = None
     try:
+        watcher = _start_ups_watcher(runner) if options.ups else None
         runner.start()
         return runner.wait(), runner
     except BaseException:
@@ -298,5 +328,16 @@ def run(options: RunOptions, on_event: Callable | None = None) -> tuple[int, Gra
         runner.stop()
         raise
     finally:
+        if watcher is not None:
+            watcher.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _start_ups_watcher(runner: GraphRunner):
+    """--ups: a low battery stops the graph as SIGTERM does, with exit status ups.EXIT_CODE."""
+    from lpr import ups
+    o = runner.options
+    return ups.UpsWatcher(ups.UpsTarget.parse(o.ups), ups.Thresholds(o.ups_min_charge, o.ups_min_runtime_s),
+                          on_stop=lambda why: runner.request_stop(f'UPS {why}', code=ups.EXIT_CODE),
+                          log=runner._log).start()

@@ -7,6 +7,8 @@ ExecStart needs no hand editing.
 Stopping: systemd sends SIGTERM, which the runner treats like Ctrl-C (the
 camera first, then every node walks down its lifecycle; the recorder turns
 open passes into events and commits them), within TimeoutStopSec.
+With --ups, a low UPS battery makes the runner do the same stop itself and
+exit with status 3, after which systemd does not restart it (_ups_stop).
 """
 from __future__ import annotations
 
@@ -29,6 +31,9 @@ class ServiceOptions:
     namespace: str = ''
     web: bool = False
     web_port: int = 8080
+    ups: str = ''                   # lpr run --ups NAME@HOST[:PORT]
+    ups_min_charge: float = 20.0
+    ups_min_runtime_s: float = 180.0
 
 
 def lpr_command() -> str:
@@ -52,6 +57,9 @@ def graph_unit(o: ServiceOptions) -> str:
         args += ['--data-dir', o.data_dir]
     if o.namespace:
         args += ['--namespace', o.namespace]
+    if o.ups:
+        args += ['--ups', o.ups, '--ups-min-charge', f'{o.ups_min_charge:g}',
+                 '--ups-min-runtime', f'{o.ups_min_runtime_s:g}']
     return ('[Unit]\n'
             'Description=lpr licence-plate recognition graph (camera, detector, OCR, recorder, bridge)\n'
             'After=network-online.target\n'
@@ -67,9 +75,21 @@ def graph_unit(o: ServiceOptions) -> str:
             # Always: a camera file that ends, a crash, an OOM kill; the runner
             # restarts single nodes itself (--respawn), this restarts the whole graph.
             'Restart=always\n'
-            'RestartSec=5\n\n'
+            'RestartSec=5\n'
+            f'{_ups_stop(o)}\n'
             '[Install]\n'
             'WantedBy=multi-user.target\n')
+
+
+def _ups_stop(o: ServiceOptions) -> str:
+    """After a UPS stop (exit status 3, ups.EXIT_CODE) the unit stays down: a
+    restart would start the graph on a battery about to run flat, again and
+    again. It starts with the next boot once the power is back (the host's
+    upsmon shuts it down), or by hand: systemctl start lpr-graph."""
+    if not o.ups:
+        return ''
+    from lpr.ups import EXIT_CODE
+    return f'SuccessExitStatus={EXIT_CODE}\nRestartPreventExitStatus={EXIT_CODE}\n'
 
 
 def web_unit(o: ServiceOptions) -> str:
