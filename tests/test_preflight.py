@@ -30,6 +30,14 @@ def test_every_problem_of_a_params_file_is_one_line(tmp_path):
     assert check_params(graph.default_params_file()) == []
 
 
+def test_the_parameters_every_node_has_are_checked_like_the_others(tmp_path):
+    path = write(tmp_path, '/**:\n  ros__parameters:\n    status_period: 0.0\n'
+                           '/**/ocr:\n  ros__parameters:\n    autostart: maybe\n')
+    problems = check_params(path)
+    assert f"{path}: ocr: parameter 'autostart' must be true or false, got 'maybe'" in problems
+    assert f'{path}: recorder: status_period must be in 0.1..3600 s, got 0.0' in problems
+
+
 def test_yaml_errors_and_unknown_sections_name_the_place(tmp_path):
     (problem,) = check_params(write(tmp_path, '/**/ocr:\n  ros__parameters:\n    regions: [UK\n'))
     assert 'line 4' in problem and 'not valid YAML' in problem

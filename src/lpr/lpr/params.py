@@ -46,18 +46,23 @@ def config_classes() -> dict[str, type]:
 
 def describe() -> str:
     """Every node's parameters: name, default, description."""
-    from lpr_common.config import field_specs
+    from lpr_common.config import NodeOptions, field_specs
     lines = []
-    for node, cls in config_classes().items():
+    for node, cls in {'every node': NodeOptions, **config_classes()}.items():
         lines.append(f'{node}:')
         for name, _kind, default, help_text in field_specs(cls):
             lines.append(f'  {name:<18} {default!r:<14} {help_text}')
     return '\n'.join(lines)
 
 
-# Parameters every lpr node declares besides its config dataclass (lpr_common.node),
-# and the one rclpy declares itself.
-COMMON_PARAMETERS = ('autostart', 'status_period', 'use_sim_time')
+# Parameters every lpr node declares besides its config dataclass (lpr_common.node:
+# NodeOptions), and the one rclpy declares itself.
+RCLPY_PARAMETERS = ('use_sim_time',)
+
+
+def common_parameters() -> tuple[str, ...]:
+    from lpr_common.config import NodeOptions, field_specs
+    return tuple(name for name, *_ in field_specs(NodeOptions)) + RCLPY_PARAMETERS
 
 
 def _sections(params_file: Path, data) -> list[str]:
@@ -81,7 +86,7 @@ def check_params(params_file: Path, namespace: str = graph.DEFAULT_NAMESPACE,
     the node and the key: YAML errors with their line, unknown keys (with a
     "did you mean"), wrong types, values the nodes would refuse. Run before
     any node starts, so a misspelt key fails in a second, not after the graph is up."""
-    from lpr_common.config import ConfigError, build_config, field_specs
+    from lpr_common.config import ConfigError, NodeOptions, build_config, field_specs
     try:
         data = yaml.safe_load(Path(params_file).read_text(encoding='utf-8')) or {}
     except OSError as exc:
@@ -95,22 +100,23 @@ def check_params(params_file: Path, namespace: str = graph.DEFAULT_NAMESPACE,
         return problems
     classes = config_classes()
     every = {node: {name for name, *_ in field_specs(cls)} for node, cls in classes.items()}
+    every['every node'] = {name for name, *_ in field_specs(NodeOptions)}
     cameras = graph.camera_names(params_file)
     problems += _camera_sections(params_file, data, cameras)
     nodes = [(name, 'camera') for name in cameras] + [(n, n) for n in classes if n != 'camera']
     for name, node in nodes:
         cls = classes[node]
         values = {**node_parameters(params_file, name, namespace), **((overrides or {}).get(name) or {})}
+        common = {k: values.pop(k) for k in list(values) if k in every['every node']}
+        values.pop('use_sim_time', None)
         for key in [k for k in values if k not in every[node]]:
-            if key in COMMON_PARAMETERS:
-                values.pop(key)
-                continue
             problems.append(f'{params_file}: {name}: unknown parameter {key!r}{_hint(key, node, every)}')
             values.pop(key)
-        try:
-            build_config(cls, values)
-        except ConfigError as exc:
-            problems.append(f'{params_file}: {name}: {exc}')
+        for config_class, given in ((cls, values), (NodeOptions, common)):
+            try:
+                build_config(config_class, given)
+            except ConfigError as exc:
+                problems.append(f'{params_file}: {name}: {exc}')
     return problems
 
 
@@ -133,7 +139,7 @@ def _camera_sections(params_file: Path, data: dict, cameras: list[str]) -> list[
 
 
 def _hint(key: str, node: str, every: dict[str, set[str]]) -> str:
-    close = difflib.get_close_matches(key, sorted(every[node]) + list(COMMON_PARAMETERS), 1, 0.6)
+    close = difflib.get_close_matches(key, sorted(every[node]) + list(common_parameters()), 1, 0.6)
     if close:
         return f' (did you mean {close[0]!r}?)'
     owners = [n for n, names in every.items() if key in names]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 
@@ -89,3 +90,13 @@ def build_config(cls, values: Mapping[str, Any]):
     if validate is not None:
         validate()
     return config
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    """Parameters every lpr node has besides its own config (lpr_common.node)."""
+    autostart: bool = param(True, 'configure and activate on start-up (no lifecycle manager needed)')
+    status_period: float = param(2.0, 'seconds between status messages on /diagnostics')
+
+    def validate(self) -> None:
+        check(0.1 <= self.status_period <= 3600, f'status_period must be in 0.1..3600 s, got {self.status_period}')

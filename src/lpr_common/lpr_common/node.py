@@ -26,7 +26,7 @@ from rclpy.lifecycle import LifecycleNode, LifecyclePublisher, LifecycleState, T
 from rclpy.signals import SignalHandlerOptions
 
 from lpr_common import topics
-from lpr_common.config import ConfigError, build_config, field_specs
+from lpr_common.config import ConfigError, NodeOptions, build_config, field_specs
 from lpr_common.health import ProcessUsage
 from lpr_common.process import die_with_parent
 
@@ -81,19 +81,21 @@ class LprNode(LifecycleNode):
         self.config = None
         self.status = Status()
         self._usage = ProcessUsage()   # cpu_percent, rss_mb in every status
-        self._declare_parameters()
-        self.declare_parameter('autostart', True, ParameterDescriptor(
-            description='configure and activate on start-up (no lifecycle manager needed)'))
-        self.declare_parameter('status_period', 2.0, ParameterDescriptor(
-            description='seconds between status messages on /diagnostics', dynamic_typing=True))
+        self._declare_parameters(NodeOptions)
+        self._declare_parameters(self.config_class)
+        # Read once at start-up: how the node starts and reports (a bad value: defaults, logged).
+        try:
+            self.options = self._read_fields(NodeOptions)
+        except ConfigError as exc:
+            self.get_logger().error(f'{exc}; using the defaults')
+            self.options = NodeOptions()
         # Status is a plain publisher: errors must be visible while inactive too.
         self._diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS.name, topics.DIAGNOSTICS.qos)
-        period = float(self.get_parameter('status_period').value)
-        self._diag_timer = self.create_timer(max(period, 0.1), self.publish_status)
+        self._diag_timer = self.create_timer(self.options.status_period, self.publish_status)
 
     # -- parameters ---------------------------------------------------------
-    def _declare_parameters(self) -> None:
-        for name, kind, default, help_text in field_specs(self.config_class):
+    def _declare_parameters(self, config_class: type) -> None:
+        for name, kind, default, help_text in field_specs(config_class):
             descriptor = ParameterDescriptor(description=help_text)
             if kind is float:
                 # Accept `fps: 15` as well as `fps: 15.0` from YAML; coerced in build_config.
@@ -107,13 +109,16 @@ class LprNode(LifecycleNode):
                 self.declare_parameter(name, default, descriptor)
 
     def read_config(self):
+        return self._read_fields(self.config_class)
+
+    def _read_fields(self, config_class: type):
         values = {}
-        for name, *_ in field_specs(self.config_class):
+        for name, *_ in field_specs(config_class):
             try:
                 values[name] = self.get_parameter(name).value
             except ParameterUninitializedException:
                 pass  # an empty list nobody set: the dataclass default applies
-        return build_config(self.config_class, values)
+        return build_config(config_class, values)
 
     # -- lifecycle ----------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -261,7 +266,7 @@ def run_node(node_class, args=None, name: str | None = None) -> int:
     code = 0
     try:
         node = node_class() if name is None else node_class(name)
-        if node.get_parameter('autostart').value:
+        if node.options.autostart:
             if node.trigger_configure() != SUCCESS or node.trigger_activate() != SUCCESS:
                 code = 1
                 return code
