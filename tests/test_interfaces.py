@@ -63,7 +63,6 @@ def _detection(vehicle_index=0):
         box=BoundingBox(x=612.25, y=418.5, width=141.75, height=37.0),
         score=0.9375,
         backend='onnx:yolov8n-plate-384',
-        corners=[612.0, 419.0, 753.5, 417.25, 754.0, 455.5, 612.5, 456.0],
         crop=_crop(),
         crop_box=BoundingBox(x=598.0, y=408.0, width=170.0, height=58.0),
         vehicle_index=vehicle_index,
@@ -131,7 +130,6 @@ def _plate_read_array():
     second.candidates = []
     second.detection = _detection(vehicle_index=-1)
     second.detection.crop = Image()  # crop not attached
-    second.detection.corners = []
     return PlateReadArray(
         header=Header(stamp=_stamp(1_718_000_000, 123_456_789), frame_id='cam_gate_1'),
         frame_seq=2**40 + 12345,  # uint64 beyond 32 bits
@@ -174,8 +172,6 @@ def _assert_detection_equal(a, b):
     assert a.box == b.box
     assert a.score == pytest.approx(b.score)
     assert a.backend == b.backend
-    assert isinstance(b.corners, array.array) and b.corners.typecode == 'f'
-    assert list(a.corners) == pytest.approx(list(b.corners))
     assert a.crop.width == b.crop.width and a.crop.height == b.crop.height
     assert a.crop.step == b.crop.step and a.crop.encoding == b.crop.encoding
     assert bytes(a.crop.data) == bytes(b.crop.data)
@@ -187,6 +183,7 @@ def _assert_detection_equal(a, b):
 def _assert_read_equal(a, b):
     assert a.text == b.text
     assert a.confidence == pytest.approx(b.confidence)
+    assert isinstance(b.char_confidences, array.array) and b.char_confidences.typecode == 'f'
     assert list(a.char_confidences) == pytest.approx(list(b.char_confidences))
     assert a.raw_text == b.raw_text
     assert a.region == b.region

@@ -73,7 +73,6 @@ def test_decodes_a_real_plate_event():
     msg.best.char_confidences = [0.5, 0.25]
     msg.best.candidates = [PlateCandidate(text='AB123CD', confidence=0.75, region='UK')]
     msg.best.detection.box.width = 12.5
-    msg.best.detection.corners = [1.0, 2.0, 3.0]
     msg.best.detection.crop.height, msg.best.detection.crop.data = 2, b'\x00\x01\xff'
     msg.best.detection.vehicle_index = -1
 
@@ -85,7 +84,6 @@ def test_decodes_a_real_plate_event():
     assert list(out.best.char_confidences) == [0.5, 0.25]
     assert out.best.candidates[0].region == 'UK'
     assert out.best.detection.box.width == 12.5
-    assert list(out.best.detection.corners) == [1.0, 2.0, 3.0]
     assert bytes(out.best.detection.crop.data) == b'\x00\x01\xff'
     assert out.best.detection.vehicle_index == -1
 
