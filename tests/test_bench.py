@@ -9,7 +9,7 @@ import types
 
 import pytest
 
-from lpr import bench
+from lpr_tools import bench
 from lpr_recorder.node import LatencyWindow
 
 

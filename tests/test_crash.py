@@ -10,7 +10,7 @@ import pytest
 from lpr_recorder.images import ImageStore
 from lpr_recorder.journal import Event, Journal, sqlite_url
 from lpr_recorder.recovery import IMAGE_COLUMNS, recover
-from lpr_recorder.torture import check, kill_loop, open_recorder, synthetic_decision, synthetic_evidence
+from lpr_tools.torture import check, kill_loop, open_recorder, synthetic_decision, synthetic_evidence
 from lpr_recorder.writer import EventWriter
 
 KILLS = int(os.environ.get('LPR_CRASH_KILLS', '20'))
@@ -144,7 +144,7 @@ def test_crash_mid_migration_leaves_an_openable_journal(tmp_path, monkeypatch):
 def test_killing_the_recorder_and_bridge_in_a_running_graph(tmp_path):
     """The real nodes, SIGKILLed while the graph runs: the runner starts them
     again, and every event published on the topic is stored once, whole."""
-    from lpr.crash import graph_kill_loop
+    from lpr_tools.crash import graph_kill_loop
     run = graph_kill_loop(tmp_path, 2, random.Random(5), gap_s=(3.0, 5.0), log=lambda *_: None)
     assert run.error == '' and [name for name, _ in run.kills] and run.respawns == 2, run
     assert run.exit_code == 0

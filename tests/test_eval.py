@@ -9,9 +9,9 @@ import sys
 import cv2
 import pytest
 
-from lpr.datasets import DatasetError, load
+from lpr_tools.datasets import DatasetError, load
 from lpr_common.plate_text import compact, fold_label_quirks
-from lpr.evaluate import Pipeline, evaluate
+from lpr_tools.evaluate import Pipeline, evaluate
 
 PLATES = ('UK:AB12CDE', 'KZ:123ABC02', 'BR:ABC1D23')
 
@@ -104,7 +104,7 @@ def test_bad_dataset_folders(tmp_path):
 
 def test_cli_writes_json_and_plot(plate_set, tmp_path):
     out, png = tmp_path / 'r.json', tmp_path / 'r.png'
-    result = subprocess.run([sys.executable, '-m', 'lpr.cli', 'eval', str(plate_set), '--json', str(out),
+    result = subprocess.run([sys.executable, '-m', 'lpr_tools.cli', 'eval', str(plate_set), '--json', str(out),
                              '--plot', str(png), '--quiet'], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert 'exact  66.7 %' in result.stdout and 'skipped broken.jpg' in result.stderr

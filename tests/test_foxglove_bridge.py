@@ -33,11 +33,11 @@ EVENTS_TOPIC = '/cam0/plates/events'
 
 
 class Bridge:
-    """`python -m lpr.foxglove_bridge` in a child process; its log lines in a queue."""
+    """`python -m lpr_tools.foxglove_bridge` in a child process; its log lines in a queue."""
 
     def __init__(self, env: dict[str, str], *args: str):
         self.proc = subprocess.Popen(
-            [sys.executable, '-m', 'lpr.foxglove_bridge', '--namespace', 'cam0', *args],
+            [sys.executable, '-m', 'lpr_tools.foxglove_bridge', '--namespace', 'cam0', *args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.lines: queue.Queue[str] = queue.Queue()
         self.log: list[str] = []
@@ -192,7 +192,7 @@ def test_port_taken_is_one_clear_line(ros_env):
         taken.bind(('127.0.0.1', 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run([sys.executable, '-m', 'lpr.foxglove_bridge', '--port', str(port)],
+        result = subprocess.run([sys.executable, '-m', 'lpr_tools.foxglove_bridge', '--port', str(port)],
                                 env=ros_env, capture_output=True, text=True, timeout=10)
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
@@ -200,7 +200,7 @@ def test_port_taken_is_one_clear_line(ros_env):
 
 
 def test_unknown_topic_needs_a_type():
-    from lpr.foxglove_bridge import parse_topic
+    from lpr_tools.foxglove_bridge import parse_topic
     assert parse_topic('plates/events').type_name == 'lpr_interfaces/msg/PlateEvent'
     assert parse_topic('/tf=tf2_msgs/msg/TFMessage').type_name == 'tf2_msgs/msg/TFMessage'
     with pytest.raises(ValueError, match='pkg/msg/Type'):

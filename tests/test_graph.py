@@ -19,7 +19,7 @@ from sio_server import EventServer
 
 pytestmark = pytest.mark.graph   # every test here starts the real node graph
 
-LPR = [sys.executable, '-m', 'lpr.cli']
+LPR = [sys.executable, '-m', 'lpr_tools.cli']
 EVENT_LINE = re.compile(r'^\d\d:\d\d:\d\d\.\d{3}\s+(\S+)\s+(\S+)\s+conf ([\d.]+)', re.M)
 
 

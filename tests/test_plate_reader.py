@@ -229,8 +229,8 @@ def test_plate_colour():
 def test_real_plate_model_reads_a_dev_crop():
     import cv2
     model = shared_path('models-reference', 'cct_xs_v1_global.onnx')
-    from lpr.datasets import load
-    from lpr.evaluate import cut_label
+    from lpr_tools.datasets import load
+    from lpr_tools.evaluate import cut_label
     ds = load(shared_path('datasets', 'openalpr-br'))
     r = SlotRecognizer(str(model))
     hits = 0
@@ -240,7 +240,7 @@ def test_real_plate_model_reads_a_dev_crop():
 
 
 def test_install_from_file_checks_hash_and_shape(tmp_path, monkeypatch):
-    from lpr import models
+    from lpr_tools import models
     monkeypatch.setenv('LPR_MODEL_DIR', str(tmp_path / 'cache'))
     bad = tmp_path / 'random.onnx'
     fixed_model(bad)

@@ -9,7 +9,7 @@ from pathlib import Path
 from lpr import graph
 from lpr.params import check_params
 
-LPR = [sys.executable, '-m', 'lpr.cli']
+LPR = [sys.executable, '-m', 'lpr_tools.cli']
 
 
 def write(tmp_path, text):

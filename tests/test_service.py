@@ -50,12 +50,12 @@ def test_systemd_accepts_the_units(tmp_path):
 
 
 def test_show_prints_the_units():
-    result = subprocess.run([sys.executable, '-m', 'lpr.cli', 'service', 'show', '--user', 'lpr', '--web'],
+    result = subprocess.run([sys.executable, '-m', 'lpr_tools.cli', 'service', 'show', '--user', 'lpr', '--web'],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and '# lpr-graph.service' in result.stdout and '# lpr-web.service' in result.stdout
-    result = subprocess.run([sys.executable, '-m', 'lpr.cli', 'service', 'show', '--user', 'lpr', '--ups', 'ups@nas'],
+    result = subprocess.run([sys.executable, '-m', 'lpr_tools.cli', 'service', 'show', '--user', 'lpr', '--ups', 'ups@nas'],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and '--ups ups@nas --ups-min-charge 20' in result.stdout
-    result = subprocess.run([sys.executable, '-m', 'lpr.cli', 'service', 'show', '--user', 'lpr', '--ups', 'ups@nas:x'],
+    result = subprocess.run([sys.executable, '-m', 'lpr_tools.cli', 'service', 'show', '--user', 'lpr', '--ups', 'ups@nas:x'],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and 'NAME@HOST[:PORT]' in result.stderr

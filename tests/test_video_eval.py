@@ -18,7 +18,7 @@ DOMAIN_ID = str(60 + os.getpid() % 30)
 
 def lpr_eval(args, tmp_path, timeout=300):
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST', ROS_DOMAIN_ID=DOMAIN_ID)
-    return subprocess.run([sys.executable, '-m', 'lpr.cli', 'eval', *args], cwd=tmp_path, env=env,
+    return subprocess.run([sys.executable, '-m', 'lpr_tools.cli', 'eval', *args], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

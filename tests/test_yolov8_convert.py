@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: AGPL-3.0-or-later
-"""lpr_detector.yolov8_onnx: torch-free YOLOv8 checkpoint -> ONNX conversion.
+"""lpr_tools.yolov8_onnx: torch-free YOLOv8 checkpoint -> ONNX conversion.
 
 The first group needs only the venv (onnx, onnxruntime, opencv, fastanpr installed with
 --no-deps). The second compares with the Ultralytics-exported reference model on real frames
@@ -23,7 +23,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 if importlib.util.find_spec('lpr_detector') is None:  # package not installed yet
     sys.path.insert(0, str(REPO / 'src' / 'lpr_detector'))
 
-from lpr_detector import yolov8_onnx  # noqa: E402
+from lpr_tools import yolov8_onnx  # noqa: E402
 
 SHARED = REPO.parent / 'shared'
 REFERENCE = SHARED / 'models-reference' / 'yolov8n-plate-384.reference.onnx'
@@ -311,7 +311,7 @@ def test_detector_fits_the_input_to_the_frame(checkpoint, tmp_path):
 def test_a_model_from_an_older_converter_is_stale(checkpoint, tmp_path, monkeypatch):
     """`lpr models install` rebuilds a detector made by another converter version
     (e.g. the square-only 1.0.0), and builds the default as a dynamic model."""
-    from lpr import models
+    from lpr_tools import models
     monkeypatch.setenv('LPR_MODEL_DIR', str(tmp_path))
     assert models.plate_model_status()[0] == 'missing'
     assert models.install(log=lambda *_: None) == 0

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lpr_recorder.torture import check, kill_loop
+from lpr_tools.torture import check, kill_loop
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                     help='each kill lands at a moment drawn uniformly from the first this many seconds after '
                          'the child begins to open the journal (a tenth: after its start)')
     ap.add_argument('--graph', action='store_true',
-                    help='kill the real recorder and bridge nodes inside a running graph (lpr.crash)')
+                    help='kill the real recorder and bridge nodes inside a running graph (lpr_tools.crash)')
     ap.add_argument('--keep', action='store_true', help='keep the temporary directory')
     ap.add_argument('-q', '--quiet', action='store_true')
     args = ap.parse_args(argv)
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _graph(args, data_dir: Path, seed: int) -> int:
-    from lpr.crash import graph_kill_loop
+    from lpr_tools.crash import graph_kill_loop
     t0 = time.monotonic()
     run = graph_kill_loop(data_dir, args.kills, random.Random(seed), log=print)
     res = check(data_dir, {event_id: {} for event_id in run.events})

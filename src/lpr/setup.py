@@ -26,12 +26,7 @@ setup(
     zip_safe=True,
     maintainer='lpr developers',
     maintainer_email='dev@lpr.invalid',
-    description='Bringup of the lpr graph: launch file, parameters, the lpr command (runner for pip-only machines).',
+    description='Bringup of the lpr graph: the node list, the launch file and the parameters it installs, the runner '
+                'for pip-only machines (lpr run, in lpr_tools), autostart units and the UPS watcher.',
     license='AGPL-3.0-or-later',
-    entry_points={
-        'console_scripts': [
-            'lpr = lpr.cli:main',
-            'foxglove_bridge = lpr.foxglove_bridge:main',
-        ],
-    },
 )

@@ -1,1 +1,1 @@
-"""Bringup of the lpr graph: launch file, parameters, the lpr command (runner for pip-only machines)."""
+"""Bringup of the lpr graph: the node list, the launch file and the parameters it installs, the runner for pip-only machines (lpr run, in lpr_tools), autostart units and the UPS watcher."""

@@ -42,7 +42,8 @@ NODES = (
 NODE_NAMES = tuple(n.name for n in NODES)
 
 # Live debug view (Foxglove WebSocket on 127.0.0.1:8765), started on request.
-FOXGLOVE = NodeSpec('foxglove', 'lpr', 'foxglove_bridge', 'lpr.foxglove_bridge', lifecycle=False)
+# A tool (lpr_tools): ros2 launch needs that package only with foxglove:=true.
+FOXGLOVE = NodeSpec('foxglove', 'lpr_tools', 'foxglove_bridge', 'lpr_tools.foxglove_bridge', lifecycle=False)
 
 
 # Several cameras in one graph: a params section per camera node, named

@@ -113,7 +113,7 @@ def _data_dir_problems(data_dir: str) -> list[str]:
 
 
 def _check_models() -> bool:
-    from lpr.models import plate_model_status
+    from lpr_tools.models import plate_model_status
     state, path = plate_model_status()
     if state != 'ok':
         print(f'error: plate model {state}: {path}; run `lpr models install`', file=sys.stderr)
@@ -179,7 +179,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from lpr import models
+    from lpr_tools import models
     if args.action == 'install':
         return models.install(force=args.force, reader_from=args.source_file, fetch_reader=args.reader)
     rows = models.status_lines()
@@ -217,11 +217,11 @@ def cmd_eval(args) -> int:
         if args.bag is not None and args.video is not None:
             print('error: give --bag or --video, not both', file=sys.stderr)
             return 2
-        from lpr.bag_eval import cmd_eval_bag
+        from lpr_tools.bag_eval import cmd_eval_bag
         return cmd_eval_bag(args)
     import json
-    from lpr.datasets import DatasetError, load
-    from lpr.evaluate import Pipeline, evaluate, reader_lines, summary_line
+    from lpr_tools.datasets import DatasetError, load
+    from lpr_tools.evaluate import Pipeline, evaluate, reader_lines, summary_line
     if args.dataset is None:
         print('error: give a DATASET folder', file=sys.stderr)
         return 2
@@ -259,13 +259,13 @@ def cmd_eval(args) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1, ensure_ascii=False))
     if args.plot:
-        from lpr.plot import plot
+        from lpr_tools.plot import plot
         plot(result, args.plot)
     return 0
 
 
 def cmd_record(args) -> int:
-    from lpr import bag
+    from lpr_tools import bag
     if args.reindex:
         info = bag.reindex(args.bag)['rosbag2_bagfile_information']
         print(f"[lpr] {args.bag}: {info['message_count']} messages, metadata.yaml written", file=sys.stderr)
@@ -279,12 +279,12 @@ def cmd_record(args) -> int:
 
 
 def cmd_play(args) -> int:
-    from lpr import bag
+    from lpr_tools import bag
     return bag.play(args.bag, rate=args.rate, namespace=args.namespace, topics=args.topics, wait_s=args.wait)
 
 
 def cmd_bench(args) -> int:
-    from lpr import bench
+    from lpr_tools import bench
     if not _check_models():
         return 2
     return bench.cmd(args, on_event=_print_event)
@@ -347,7 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--limit', type=int, default=0, help='only the first N images')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     p.add_argument('--bag', type=Path, default=None,
-                   help='instead of a folder: replay this recorded bag through the real graph (see lpr.bag_eval)')
+                   help='instead of a folder: replay this recorded bag through the real graph (see lpr_tools.bag_eval)')
     p.add_argument('--video', type=Path, default=None,
                    help='instead of a folder: play this video file through the real graph and score its events')
     p.add_argument('--truth', type=Path, help='with --bag/--video: truth file, lines text,start_s,end_s (or YAML)')

@@ -147,7 +147,7 @@ class RunResult:
 
 
 def child_command(data_dir: str | os.PathLike, limit: int = 0) -> list[str]:
-    return [sys.executable, '-m', 'lpr_recorder.torture', 'child', str(data_dir), str(limit)]
+    return [sys.executable, '-m', 'lpr_tools.torture', 'child', str(data_dir), str(limit)]
 
 
 def child_env() -> dict:
@@ -410,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if len(argv) >= 2 and argv[0] == 'child':
         return run_child(argv[1], int(argv[2]) if len(argv) > 2 else 0)
-    print('usage: python -m lpr_recorder.torture child DATA_DIR [LIMIT]  '
+    print('usage: python -m lpr_tools.torture child DATA_DIR [LIMIT]  '
           '(the driver is tools/crash_test.py)', file=sys.stderr)
     return 2
 

@@ -20,7 +20,7 @@ BatchNorm is folded into the preceding convolution in float32. NMS is left to th
 
 Usage::
 
-    python -m lpr_detector.yolov8_onnx [--pt best.pt] [--imgsz 384] [--dynamic] OUT.onnx
+    python -m lpr_tools.yolov8_onnx [--pt best.pt] [--imgsz 384] [--dynamic] OUT.onnx
 """
 from __future__ import annotations
 
@@ -534,7 +534,7 @@ def _model_proto(model: Any, imgsz: int, dynamic: bool = False) -> onnx.ModelPro
                                        [1, 4 + int(head.nc), anchors])],
         g.initializers)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid('', OPSET)],
-                              producer_name='lpr_detector.yolov8_onnx',
+                              producer_name='lpr_tools.yolov8_onnx',
                               producer_version=CONVERTER_VERSION)
     proto.ir_version = 8
     return proto
@@ -574,7 +574,7 @@ def _metadata(pt_path: pathlib.Path, model: Any, imgsz: int, dynamic: bool) -> d
         'task': 'detect',
         'source': pt_path.name,
         'source_sha256': _sha256(pt_path),
-        'converter': 'lpr_detector.yolov8_onnx',
+        'converter': 'lpr_tools.yolov8_onnx',
         'converter_version': CONVERTER_VERSION,
     }
 
@@ -608,7 +608,7 @@ def convert(pt_path: str | os.PathLike, onnx_path: str | os.PathLike,
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point; returns the process exit code (2 on a bad input)."""
     parser = argparse.ArgumentParser(
-        prog='python -m lpr_detector.yolov8_onnx',
+        prog='python -m lpr_tools.yolov8_onnx',
         description='Convert an Ultralytics YOLOv8 checkpoint to ONNX without torch.')
     parser.add_argument('output', metavar='OUT.onnx', help='ONNX file to write')
     parser.add_argument('--pt', help='checkpoint (default: best.pt from the fastanpr package)')

@@ -1,6 +1,6 @@
 """Crash test of the real graph: SIGKILL the recorder and bridge nodes while
 the graph runs on a looping synthetic scene, let the runner start them again,
-then check the journal as the writer's crash test does (lpr_recorder.torture):
+then check the journal as the writer's crash test does (lpr_tools.torture):
 intact database, every event published on the events topic stored, images
 complete, no pass stored twice, nothing left over after recovery, and no
 shared-memory growth.

@@ -6,7 +6,7 @@ the camera node would publish them, each stamped ``start + its position in the
 clip`` and paced at the clip's frame rate (or ``rate`` times it), so the
 passes behave as live and event times are exact seconds from the first frame.
 The rest (graph without camera, idle detection, ordered stop, scoring) is the
-bag evaluation's (lpr.bag_eval).
+bag evaluation's (lpr_tools.bag_eval).
 """
 from __future__ import annotations
 

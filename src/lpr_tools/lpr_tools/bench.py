@@ -243,7 +243,7 @@ class _Stages:
     """The cores one frame goes through, each stage timed into ``times``."""
 
     def __init__(self, params_file: Path | None, fps: float):
-        from lpr.evaluate import Pipeline
+        from lpr_tools.evaluate import Pipeline
         from lpr_recorder.passes import PassAggregator
         self.detector_config, self.recorder_config = _configs(params_file)
         self.pipeline, load_ms = _timed(Pipeline.from_params, params_file)

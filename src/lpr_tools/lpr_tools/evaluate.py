@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lpr.datasets import Dataset, Sample
+from lpr_tools.datasets import Dataset, Sample
 from lpr_common.plate_text import compact, fold_label_quirks
 
 IOU_HIT = 0.5

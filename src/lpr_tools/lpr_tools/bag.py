@@ -214,7 +214,7 @@ class BagWriter:
         self._file = open(self.path, 'wb')
         self._writer = Writer(self._file, chunk_size=chunk_size, compression=COMPRESSIONS[compression],
                               enable_crcs=False)   # rosbag2's default too (noChunkCRC)
-        self._writer.start(profile='ros2', library='lpr.bag (mcap-python)')
+        self._writer.start(profile='ros2', library='lpr_tools.bag (mcap-python)')
         if self.custom_data:
             self._writer.add_metadata(LPR_METADATA, self.custom_data)
         self._schemas: dict[str, int] = {}
@@ -530,7 +530,7 @@ class BagRecorder:
     def __init__(self, bag_dir: Path | str, namespace: str = 'cam0', topics: Iterable[str] = DEFAULT_TOPICS,
                  *, dds_env: dict[str, str] | None = None, compression: str = 'lz4',
                  queue_size: int = 32, flush_period_s: float = FLUSH_PERIOD_S):
-        from lpr.foxglove_bridge import message_class, parse_topic
+        from lpr_tools.foxglove_bridge import message_class, parse_topic
         from lpr_common.worker import Worker
         specs = [parse_topic(t) for t in topics]
         classes = [message_class(spec.type_name) for spec in specs]   # fail before anything starts
@@ -616,7 +616,7 @@ class BagPlayer:
 
     def __init__(self, bag: Path | str, *, namespace: str | None = None, topics: Iterable[str] | None = None,
                  dds_env: dict[str, str] | None = None):
-        from lpr.foxglove_bridge import message_class
+        from lpr_tools.foxglove_bridge import message_class
         self.reader = BagReader(Path(bag))
         self.recorded_ns = self.reader.namespace or _guess_namespace(self.reader.topics)
         self.selected = self._select(topics)

@@ -22,7 +22,7 @@ def plate_model_status() -> tuple[str, str]:
     """('ok' | 'missing' | 'stale', path) of the default plate detector model;
     stale when built from another checkpoint or by another converter version."""
     from lpr_detector.finder import default_plate_model
-    from lpr_detector.yolov8_onnx import CONVERTER_VERSION, _sha256, find_fastanpr_checkpoint
+    from lpr_tools.yolov8_onnx import CONVERTER_VERSION, _sha256, find_fastanpr_checkpoint
     path = default_plate_model()
     if not path.is_file():
         return 'missing', str(path)
@@ -129,7 +129,7 @@ def install(force: bool = False, log=print, reader_from: Path | None = None, fet
     it the graph reads with the general OCR alone."""
     reader_only = reader_from is not None or fetch_reader
     from lpr_detector.finder import default_plate_model
-    from lpr_detector.yolov8_onnx import ConversionError, convert, find_fastanpr_checkpoint
+    from lpr_tools.yolov8_onnx import ConversionError, convert, find_fastanpr_checkpoint
     from lpr_ocr.base import OcrError
     from lpr_ocr.ppocr import default_model
 

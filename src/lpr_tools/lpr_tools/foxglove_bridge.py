@@ -1,6 +1,6 @@
 """Live view of the lpr graph in Foxglove: a Foxglove WebSocket server fed with ROS 2 topics.
 
-    python -m lpr.foxglove_bridge [--namespace cam0] [--host 127.0.0.1] [--port 8765]
+    python -m lpr_tools.foxglove_bridge [--namespace cam0] [--host 127.0.0.1] [--port 8765]
                                   [--topics NAME[=pkg/msg/Type] ...] [--raw-frames]
 
 Open ws://127.0.0.1:8765 in Foxglove (app or desktop, "Foxglove WebSocket").
@@ -33,7 +33,7 @@ from rclpy.utilities import remove_ros_args
 
 from lpr import graph
 from lpr_common import msgdefs, qos, topics
-from lpr.ws_relay import SUBPROTOCOLS, RelayError, SubprotocolRelay
+from lpr_tools.ws_relay import SUBPROTOCOLS, RelayError, SubprotocolRelay
 from lpr_common.process import die_with_parent
 
 # The graph's topics (lpr_common.topics): the subscriptions use each one's
@@ -104,7 +104,7 @@ class FoxgloveBridge(Node):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='python -m lpr.foxglove_bridge', description=__doc__.split('\n')[0])
+    p = argparse.ArgumentParser(prog='python -m lpr_tools.foxglove_bridge', description=__doc__.split('\n')[0])
     p.add_argument('--namespace', default=graph.DEFAULT_NAMESPACE, help='camera namespace (default: %(default)s)')
     p.add_argument('--host', default='127.0.0.1',
                    help='address to listen on (default: %(default)s; 0.0.0.0 exposes the cameras to the network)')
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     die_with_parent()
     # The SDK's server on loopback; clients reach it through the relay, which
-    # also accepts the old subprotocol name (lpr.ws_relay).
+    # also accepts the old subprotocol name (lpr_tools.ws_relay).
     server = foxglove.start_server(name='lpr', host='127.0.0.1', port=0)
     try:
         relay = SubprotocolRelay(args.host, args.port, server.port).start()

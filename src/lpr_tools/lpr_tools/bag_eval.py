@@ -317,7 +317,7 @@ def _eval_params(params_file: Path) -> Path:
 
 def frames_topic(reader, name: str = topics.FRAMES.name) -> str:
     """The bag's frames topic: ``/<recorded ns>/image_raw``, else the one topic ending in it."""
-    from lpr.bag import BagError
+    from lpr_tools.bag import BagError
     if reader.namespace and f'/{reader.namespace}/{name}' in reader.topics:
         return f'/{reader.namespace}/{name}'
     found = [t for t in reader.topics if t.endswith('/' + name)]
@@ -351,7 +351,7 @@ def _status(runner) -> dict:
 def run_bag_through_graph(bag: Path, options, rate: float = 1.0, log=print) -> EvalRun:
     """Start the graph without camera, play the bag's frames into its namespace,
     wait for idle, stop in order; returns the final events and the figures."""
-    from lpr import bag as bagmod
+    from lpr_tools import bag as bagmod
     from lpr import graph
     reader = bagmod.BagReader(bag)
     topic = frames_topic(reader)
@@ -367,9 +367,9 @@ def run_bag_through_graph(bag: Path, options, rate: float = 1.0, log=print) -> E
 
 
 def run_video_through_graph(video: Path, options, rate: float = 1.0, log=print) -> EvalRun:
-    """The same with a video file's frames (lpr.video_eval.VideoPlayer)."""
+    """The same with a video file's frames (lpr_tools.video_eval.VideoPlayer)."""
     from lpr import graph
-    from lpr.video_eval import FRAMES_TOPIC, VideoPlayer
+    from lpr_tools.video_eval import FRAMES_TOPIC, VideoPlayer
     player = VideoPlayer(video, options.namespace, graph.dds_environment())
     return run_player_through_graph(lambda: player, FRAMES_TOPIC, player.count, player.start_ns, options, rate, log)
 
@@ -444,7 +444,7 @@ def run_player_through_graph(make_player: Callable, topic: str, count: int, star
 def cmd_eval_bag(args) -> int:
     """``lpr eval --bag BAG|--video CLIP --truth TRUTH [--json OUT] [--tolerance S] [--rate R]``."""
     from lpr import graph
-    from lpr.models import plate_model_status
+    from lpr_tools.models import plate_model_status
     from lpr.runner import RunOptions
     source_flag = '--video' if getattr(args, 'video', None) else '--bag'
     if not args.truth:
@@ -470,7 +470,7 @@ def cmd_eval_bag(args) -> int:
 
     try:
         if getattr(args, 'video', None):
-            from lpr.video_eval import VideoError
+            from lpr_tools.video_eval import VideoError
             try:
                 run = run_video_through_graph(Path(args.video), options, rate=args.rate, log=log)
             except VideoError as exc:
