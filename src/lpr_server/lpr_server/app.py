@@ -16,6 +16,12 @@ from lpr_server.store import Store
 log = logging.getLogger(__name__)
 
 NAMESPACE = '/'
+EDGES_ROOM = 'edges'        # every connected edge device
+
+
+def device_room(name: str) -> str:
+    """The room of one device's connections (whichever server process holds them)."""
+    return f'device:{name}'
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,8 @@ def create_sio(store: Store, options: ServerOptions) -> socketio.AsyncServer:
                         'no' if not token else 'unknown or revoked')
             raise socketio.exceptions.ConnectionRefusedError('missing, unknown or revoked device token')
         await sio.save_session(sid, {'device': device})
+        await sio.enter_room(sid, EDGES_ROOM)
+        await sio.enter_room(sid, device_room(device.name))
         await asyncio.to_thread(store.touch, device.id, environ.get('REMOTE_ADDR', ''))
         log.info('device %s connected from %s', device.name, environ.get('REMOTE_ADDR'))
 
@@ -84,6 +92,18 @@ def create_sio(store: Store, options: ServerOptions) -> socketio.AsyncServer:
         return {'status': ERROR, 'error': f'unknown message {event!r:.40}'}
 
     return sio
+
+
+async def push(sio: socketio.AsyncServer, event: str, data, device: str = '') -> None:
+    """Send ``event`` to one device (``device``) or to every edge. With --redis-url
+    the emit goes through Redis, so it reaches edges connected to any process."""
+    await sio.emit(event, data, room=device_room(device) if device else EDGES_ROOM)
+
+
+def external_pusher(redis_url: str) -> socketio.RedisManager:
+    """What a process that is no server (a CLI, an admin tool) uses to reach the
+    edges of a Redis-backed deployment: ``.emit(event, data, room=device_room(name))``."""
+    return socketio.RedisManager(redis_url, write_only=True)
 
 
 def create_rest(api: Api):

@@ -7,6 +7,8 @@
 Where the data goes: ``--db-url`` (or $LPR_SERVER_DB_URL; default SQLite in
 the data directory) and ``--image-dir``; the data directory is
 ``--data-dir``, $LPR_SERVER_DATA_DIR, else $XDG_DATA_HOME/lpr-server.
+Several processes behind a load balancer: ``--redis-url`` (or
+$LPR_SERVER_REDIS_URL), a PostgreSQL ``--db-url`` and one shared ``--image-dir``.
 """
 from __future__ import annotations
 
@@ -50,7 +52,9 @@ def _serve_args(p: argparse.ArgumentParser) -> None:
     p.add_argument('--max-batch', type=int, default=d.max_batch, help='events per batch message')
     p.add_argument('--max-message-bytes', type=int, default=d.max_message_bytes,
                    help='largest Socket.IO message; a bigger one closes the connection')
-    p.add_argument('--redis-url', default='', help='python-socketio Redis manager, for several server processes')
+    p.add_argument('--redis-url', default=os.environ.get('LPR_SERVER_REDIS_URL', ''),
+                   help='redis://host:port/0 (or $LPR_SERVER_REDIS_URL): share rooms and emits between several '
+                        'server processes behind a load balancer (use PostgreSQL for --db-url then)')
     p.add_argument('--log-level', default=d.log_level, choices=['debug', 'info', 'warning', 'error'])
 
 
@@ -109,8 +113,12 @@ def _serve(args) -> int:
                             max_message_bytes=args.max_message_bytes, redis_url=args.redis_url,
                             log_level=args.log_level)
     scheme = 'https' if args.certfile else 'http'
+    if args.redis_url and store.url.startswith('sqlite'):
+        print('lpr-server: warning: --redis-url with SQLite: processes on one host only, and writers '
+              'wait for each other (use PostgreSQL)', file=sys.stderr, flush=True)
+    shared = f'  redis {args.redis_url.split("@")[-1]}' if args.redis_url else ''
     print(f'lpr-server: {scheme}://{args.host}:{args.port}  store {store.url.split("@")[-1]}  '
-          f'images {store.image_dir}', flush=True)
+          f'images {store.image_dir}{shared}', flush=True)
     try:
         serve(store, options)
     finally:

@@ -23,6 +23,7 @@ from lpr_server.models import API, DEVICE, Device, Event, Image
 
 NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 STORED, DUPLICATE = 'stored', 'duplicate'
+INGEST_ATTEMPTS = 3     # lost races with other server processes before giving up (retry: true)
 
 
 class StoreError(RuntimeError):
@@ -81,6 +82,10 @@ def migrate(engine: Engine, revision: str = 'head', attempts: int = 5) -> None:
             if 'already exists' not in str(exc) and 'duplicate' not in str(exc).lower() \
                     or attempt == attempts - 1:
                 raise
+
+
+def _lost_race(exc: Exception) -> bool:
+    return isinstance(exc, IntegrityError) or 'deadlock' in str(exc).lower()
 
 
 @dataclass(frozen=True)
@@ -163,11 +168,16 @@ class Store:
         """Store validated events of ``device`` in one transaction, in order;
         one status per item: stored, or duplicate (already here: success too)."""
         with self._write_lock:
-            try:
-                return self._ingest(device, items)
-            except IntegrityError:
-                # Another process stored one of them in between: now they are duplicates.
-                return self._ingest(device, items)
+            for _ in range(INGEST_ATTEMPTS - 1):
+                try:
+                    return self._ingest(device, items)
+                except (IntegrityError, OperationalError) as exc:
+                    # Another server process stored one of them in between (its INSERT won
+                    # the unique event_id, or PostgreSQL broke a deadlock between two
+                    # batches): on the next pass they read as duplicates.
+                    if not _lost_race(exc):
+                        raise
+            return self._ingest(device, items)   # a failure here reaches the edge as retry: true
 
     def _ingest(self, device: Device, items: list[tuple[dict, dict[str, bytes]]]) -> list[str]:
         now, written, statuses = utcnow(), [], []
@@ -203,7 +213,7 @@ class Store:
         rel = f'{device_name}/{day:%Y/%m/%d}/{row.event_id}_{kind}.jpg'
         path = self.image_dir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f'.{path.name}.{os.getpid()}.tmp')
+        tmp = path.with_name(f'.{path.name}.{secrets.token_hex(6)}.tmp')   # unique across hosts sharing the dir
         with open(tmp, 'wb') as f:
             f.write(blob)
             f.flush()
