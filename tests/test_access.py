@@ -200,6 +200,115 @@ def test_gpio_driver_without_gpio_is_an_error_never_an_exception(monkeypatch, gp
     assert device.value is False    # a failing driver leaves the output in the fail-safe state
 
 
+# -- manual opens (the web journal's requests) -------------------------------------------------
+def manual_journal(tmp_path, *requests):
+    """A journal on disk holding these barrier requests; its sessionmaker."""
+    from sqlalchemy.orm import sessionmaker
+
+    from lpr_recorder.journal import Journal
+    journal = Journal(f'sqlite:///{tmp_path / "journal.sqlite"}')
+    sessions = sessionmaker(journal.engine, expire_on_commit=False)
+    with sessions.begin() as s:
+        s.add_all(requests)
+    return journal, sessions
+
+
+def request_states(sessions) -> list[tuple]:
+    from sqlalchemy import select
+
+    from lpr_recorder.journal import BarrierRequest
+    with sessions() as s:
+        return [(r.camera_id, r.state, r.result, r.handled_at is not None)
+                for r in s.scalars(select(BarrierRequest).order_by(BarrierRequest.id))]
+
+
+def test_manual_open_pulses_the_relay_once_and_records_the_result(relay, tmp_path):
+    from lpr_access.manual import DONE, ManualOpens, request_row
+    url, calls, _ = relay
+    journal, sessions = manual_journal(tmp_path, request_row('gate-in', 'op', 'delivery'))
+    opens = ManualOpens(sessions, expiry_s=30)
+    barrier = HttpBarrier(1.0, print, url + '/open')
+    (outcome,) = opens.poll(barrier)
+    assert outcome.state == DONE and outcome.request.requested_by == 'op' and calls == [('POST', '/open')]
+    assert opens.poll(barrier) == [] and len(calls) == 1                    # executed once
+    assert ManualOpens(sessions).poll(barrier) == [] and len(calls) == 1   # by any node
+    assert request_states(sessions) == [('gate-in', 'done', 'pulsed by driver http', True)]
+    journal.close()
+
+
+def test_manual_open_failing_driver_is_recorded_never_raised(relay, tmp_path):
+    from lpr_access.manual import FAILED, ManualOpens, request_row
+    url, calls, state = relay
+    state['fail'] = True
+    journal, sessions = manual_journal(tmp_path, request_row('', 'op'))
+    (outcome,) = ManualOpens(sessions).poll(HttpBarrier(1.0, print, url + '/open'))
+    assert outcome.state == FAILED and '500' in outcome.result and len(calls) == 1
+    unreachable = HttpBarrier(1.0, print, f'http://127.0.0.1:{free_port()}/open', timeout_s=1.0)
+    with sessions.begin() as s:
+        s.add(request_row('', 'op'))
+    (outcome,) = ManualOpens(sessions).poll(unreachable)
+    assert outcome.state == FAILED and 'refused' in outcome.result.lower()
+    assert [st[1] for st in request_states(sessions)] == ['failed', 'failed']
+    journal.close()
+
+
+def test_expired_manual_opens_are_never_executed(tmp_path):
+    from lpr_access.manual import EXPIRED, ManualOpens, request_row, utc_now
+    said = []
+    barrier = make_barrier('log', 1.0, said.append)
+    old = utc_now() - dt.timedelta(seconds=45)
+    journal, sessions = manual_journal(tmp_path, request_row('gate-in', 'op', when=old))
+    assert ManualOpens(sessions, expiry_s=30).poll(barrier) == [] and said == []
+    (row,) = request_states(sessions)
+    assert row[1] == EXPIRED and 'within 30 s' in row[2] and row[3]
+    # Claimed in time, but the worker got to it late: expired at execution, not pulsed.
+    with sessions.begin() as s:
+        s.add(request_row('gate-in', 'op'))
+    now = [utc_now()]
+    opens = ManualOpens(sessions, expiry_s=30, clock=lambda: now[0])
+    (claimed,) = opens.due()
+    now[0] += dt.timedelta(seconds=31)
+    assert opens.execute(claimed, barrier).state == EXPIRED and said == [] and barrier.pulses == 0
+    journal.close()
+
+
+def test_manual_opens_go_to_the_node_serving_their_camera(tmp_path):
+    from lpr_access.manual import ManualOpens, request_row, utc_now
+    journal, sessions = manual_journal(tmp_path, request_row('gate-in', 'op'), request_row('gate-out', 'op'),
+                                       request_row('', 'op'))
+    barrier = make_barrier('log', 1.0, lambda _: None)
+    taken = ManualOpens(sessions, cameras=('gate-in',)).poll(barrier)
+    assert sorted(o.request.camera for o in taken) == ['', 'gate-in']
+    assert [o.request.camera for o in ManualOpens(sessions, cameras=('gate-out',)).poll(barrier)] == ['gate-out']
+    # A claim whose node died before writing the outcome: failed, never re-run.
+    with sessions.begin() as s:
+        s.add(request_row('gate-in', 'op', when=utc_now() - dt.timedelta(seconds=61)))
+    from sqlalchemy import update
+
+    from lpr_recorder.journal import BarrierRequest
+    with sessions.begin() as s:
+        s.execute(update(BarrierRequest).where(BarrierRequest.state == 'pending').values(state='opening'))
+    assert ManualOpens(sessions, expiry_s=30).poll(barrier) == [] and barrier.pulses == 3
+    assert request_states(sessions)[-1][1:3] == ('failed', 'outcome unknown: the access node stopped while opening')
+    journal.close()
+
+
+def test_manual_decision_message_has_source_manual():
+    from lpr_interfaces.msg import AccessDecision
+
+    from lpr_access.manual import DONE, FAILED, Outcome, Request, utc_now
+    from lpr_access.node import manual_decision_msg
+    request = Request(7, 'gate-in', 'ev-9', 'AB12CDE', 'visitor', 'op', utc_now())
+    msg = manual_decision_msg(Outcome(request, DONE, 'pulsed by driver log', utc_now()),
+                              AccessDecision().header.stamp)
+    assert (msg.source, msg.decision, msg.plate, msg.event_id, msg.header.frame_id) == (
+        AccessDecision.SOURCE_MANUAL, 'open', 'AB12CDE', '', 'gate-in')
+    assert msg.reason == 'manual open by op (request 7, event ev-9): visitor'
+    failed = manual_decision_msg(Outcome(request, FAILED, 'driver http: refused', utc_now()),
+                                 AccessDecision().header.stamp)
+    assert failed.reason.endswith('; driver http: refused')
+
+
 # -- the node ----------------------------------------------------------------------------
 def journal_with(tmp_path, *entries: tuple[str, str]) -> str:
     from lpr_recorder.journal import AccessEntry, Journal
@@ -284,5 +393,34 @@ def test_node_reports_a_failing_relay_and_keeps_deciding(ros, tmp_path):
     assert [d.decision for d in decisions] == ['open', 'open']
     assert node.status.level == ERROR and 'barrier driver http failing' in node.status.message
     assert node.lifecycle_state() == 'active'
+    node.trigger_deactivate()
+    node.destroy_node()
+
+
+def test_node_executes_a_manual_open_from_the_journal(ros, tmp_path):
+    from lpr_interfaces.msg import AccessDecision
+
+    from lpr_access.manual import request_row
+    from lpr_access.node import AccessNode
+    from lpr_common import qos
+    from lpr_common.node import SUCCESS
+    from lpr_recorder.journal import Journal
+    context, executor = ros
+    url = journal_with(tmp_path)
+    node = make(AccessNode, context, executor, db_url=url, manual_poll_s=0.1)
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    p = probe(context, executor)
+    decisions = []
+    p.create_subscription(AccessDecision, 'access/decisions', decisions.append, qos.RESULTS)
+    assert wait_for(lambda: node.pub.get_subscription_count() > 0)
+    journal = Journal(url)
+    with journal._sessions.begin() as s:
+        s.add(request_row('gate-in', 'op', 'courier'))
+    journal.close()
+    assert wait_for(lambda: decisions and node.barrier.pulses == 1), 'manual open not executed'
+    d = decisions[0]
+    assert (d.source, d.decision, d.header.frame_id) == ('manual', 'open', 'gate-in') and 'by op' in d.reason
+    node.publish_status()
+    assert node.status.values['manual_done'] == 1
     node.trigger_deactivate()
     node.destroy_node()

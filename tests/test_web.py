@@ -30,6 +30,7 @@ from lpr_web.app import WebOptions, create_app  # noqa: E402
 from lpr_web.auth import LoginLimiter, hash_password, verify_password  # noqa: E402
 from lpr_access.plates import EXACT, Tolerance, matches_partial, matches_whole  # noqa: E402
 from lpr_web.store import SearchQuery, WebStore  # noqa: E402
+from lpr_web.visits import Gates, Passage, format_duration, pair  # noqa: E402
 
 UTC = dt.timezone.utc
 T0 = 1_750_000_000.0                       # 2025-06-15 15:06:40 UTC
@@ -187,15 +188,16 @@ def test_image_paths_cannot_leave_the_image_directory(store, data, tmp_path):
 def test_no_page_or_api_without_login(store):
     c = _client(store)
     for path in ('/', '/journal/rows', '/search?q=AB', '/export.csv', '/export.json', '/lists',
-                 '/health', '/event/evil-1', '/image/cam0/x.jpg'):
+                 '/health', '/event/evil-1', '/image/cam0/x.jpg', '/barrier', '/presence'):
         r = c.get(path)
         assert r.status_code == 303 and r.headers['location'].startswith('/login'), path
     assert c.get('/api/events').status_code == 401
-    for path in ('/logout', '/event/evil-1/correct', '/lists/add', '/lists/import', '/lists/1/delete'):
+    for path in ('/logout', '/event/evil-1/correct', '/lists/add', '/lists/import', '/lists/1/delete',
+                 '/barrier/open'):
         assert c.post(path, data={}).status_code == 401, path
     assert c.get('/login').status_code == 200
     checked = {r.path for r in create_app(store).routes} - {'/login', '/static'}
-    assert len(checked) == 14   # a new route gets a line above
+    assert len(checked) == 17   # a new route gets a line above
 
 
 def test_login_needs_csrf_and_the_right_password_then_sets_a_session(store):
@@ -315,6 +317,125 @@ def test_cli_adds_a_user_with_a_hashed_password(data, monkeypatch):
     assert main(['--data-dir', str(data), 'user', 'add', 'guard', '--password-stdin']) == 2
 
 
+# -- manual barrier opens ------------------------------------------------------------------
+def test_open_barrier_needs_login_and_csrf_and_the_access_core_executes_it_once(client, store):
+    from sqlalchemy.orm import sessionmaker
+
+    from lpr_access.barrier import make_barrier
+    from lpr_access.manual import ManualOpens
+    assert _client(store).post('/barrier/open', data={'camera': 'cam0'}).status_code == 401   # no login
+    assert client.post('/barrier/open', data={'camera': 'cam0'}).status_code == 403            # no token
+    assert client.post('/barrier/open', data={'camera': 'cam0', 'csrf': 'forged'}).status_code == 403
+    assert store.barrier_requests() == []
+    page = client.get('/')
+    assert 'id="open-barrier"' in page.text and '<option>cam0</option>' in page.text
+    token = _csrf(page)
+    r = client.post('/barrier/open', data={'camera': 'cam0', 'reason': 'delivery van', 'csrf': token, 'next': '/'})
+    assert r.status_code == 303 and r.headers['location'] == '/'
+    r = client.post('/barrier/open', data={'event_id': 'evil-1', 'csrf': token, 'next': '/event/evil-1'})
+    assert r.status_code == 303 and r.headers['location'] == '/event/evil-1'
+    assert client.post('/barrier/open', data={'event_id': 'nope', 'csrf': token}).status_code == 404
+    assert client.post('/barrier/open', data={'camera': 'c' * 65, 'csrf': token}).status_code == 400
+    from_event, manual = store.barrier_requests()
+    assert (manual.requested_by, manual.camera_id, manual.reason, manual.state) == ('op', 'cam0', 'delivery van',
+                                                                                  'pending')
+    assert (from_event.camera_id, from_event.event_id, from_event.plate) == ('cam1', 'evil-1',
+                                                                             '<script>alert(1)</script>')
+    said = []
+    opens = ManualOpens(sessionmaker(store.journal.engine), expiry_s=30)
+    outcomes = opens.poll(make_barrier('log', 1.0, said.append))
+    assert [o.state for o in outcomes] == ['done', 'done'] and len(said) == 2
+    assert opens.poll(make_barrier('log', 1.0, said.append)) == [] and len(said) == 2      # once only
+    trail = client.get('/barrier').text
+    assert trail.count('class="state done"') == 2 and 'pulsed by driver log' in trail and 'delivery van' in trail
+    event_page = client.get('/event/evil-1').text        # its own audit, the plate inert
+    assert 'class="state done"' in event_page and '<script>alert(1)</script>' not in event_page
+    assert 'Open barrier at cam1' in event_page
+
+
+# -- entry/exit pairing ----------------------------------------------------------------------
+GATES = Gates(('in',), ('out',))
+
+
+def _at(minutes: float) -> dt.datetime:
+    return WHEN + dt.timedelta(minutes=minutes)
+
+
+def _p(event_id, camera, plate, minutes):
+    return Passage(event_id, camera, plate, _at(minutes))
+
+
+def test_pairing_of_visits_exits_without_entries_and_cars_still_inside():
+    passages = [_p('e1', 'in', 'AB12CDE', 0), _p('x1', 'out', 'AB12CDE', 30),      # a visit
+                _p('e2', 'in', 'AB12CDE', 60), _p('x2', 'out', 'AB12CDE', 75),     # the same car again
+                _p('x3', 'out', 'QQ11QQQ', 80),                                      # exit without entry
+                _p('e4', 'in', 'XY34ZZZ', 90),                                       # never left
+                _p('m1', 'lobby', 'AB12CDE', 95)]                                    # not a gate
+    result = pair(reversed(passages), GATES, now=_at(120))
+    durations = [(v.entry and v.entry.event_id, v.exit and v.exit.event_id, v.duration) for v in result.visits]
+    assert durations == [('e1', 'x1', dt.timedelta(minutes=30)), ('e2', 'x2', dt.timedelta(minutes=15)),
+                         (None, 'x3', None), ('e4', None, None)]
+    (inside,) = result.inside(_at(120))
+    assert inside.entry.event_id == 'e4' and inside.since_entry(_at(120)) == dt.timedelta(minutes=30)
+    assert result.by_event['x2'] is result.by_event['e2'] and 'm1' not in result.by_event
+
+
+def test_pairing_tolerates_a_misread_prefers_exact_and_keeps_two_cars_apart():
+    result = pair([_p('a', 'in', 'AB12CDE', 0), _p('b', 'in', 'AB12CDF', 5),         # two cars, one char apart
+                   _p('xa', 'out', 'AB12CDE', 20),                                    # exact: the older one
+                   _p('xb', 'out', 'A812CDF', 30)], GATES)                            # twin B/8: still b
+    assert result.by_event['xa'].entry.event_id == 'a' and result.by_event['xb'].entry.event_id == 'b'
+    misread = pair([_p('c', 'in', 'KL55MNO', 0), _p('xc', 'out', 'KL55MN0', 10),      # O/0 twin
+                    _p('d', 'in', 'RS77TUV', 11), _p('xd', 'out', 'RS77TUW', 12)], GATES)   # one edit
+    assert misread.by_event['xc'].entry.event_id == 'c' and misread.by_event['xd'].distance == 1
+    far = pair([_p('e', 'in', 'RS77TUV', 0), _p('xe', 'out', 'RS88TUW', 5)], GATES)    # three edits: no pair
+    assert far.by_event['xe'].entry is None and far.by_event['e'].inside
+
+
+def test_pairing_closes_a_repeated_entry_and_a_stay_past_the_limit():
+    result = pair([_p('e1', 'in', 'AB12CDE', 0), _p('e2', 'in', 'AB12CDE', 10),      # exit missed
+                   _p('x', 'out', 'AB12CDE', 20)], GATES, now=_at(30))
+    assert result.by_event['e1'].exit_missed and result.by_event['x'].entry.event_id == 'e2'
+    assert result.inside(_at(30)) == []
+    short = Gates(('in',), ('out',), dt.timedelta(hours=1))
+    stale = pair([_p('e', 'in', 'AB12CDE', 0), _p('x', 'out', 'AB12CDE', 90)], short, now=_at(100))
+    assert stale.by_event['x'].entry is None and stale.by_event['e'].exit_missed
+    assert format_duration(dt.timedelta(hours=26, minutes=4)) == '1 d 2 h 04 min'
+    assert format_duration(dt.timedelta(minutes=12, seconds=3)) == '12 min 03 s'
+    with pytest.raises(ValueError):
+        Gates.parse('in out', 'out')
+    assert Gates.parse('in, in2', 'out').entry == ('in', 'in2') and not Gates.parse('', '').configured
+
+
+def test_presence_page_event_visit_and_export_durations(data):
+    store = WebStore(sqlite_url(data / 'journal.sqlite'), data / 'images', gates=GATES)
+    store.set_user('op', PASSWORD)
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    for event_id, camera, plate, ago in (('g1', 'in', 'AB12CDE', 120), ('g2', 'out', 'AB12CDF', 45),
+                                         ('g3', 'in', 'XY34ZZZ', 30)):
+        when = now - dt.timedelta(minutes=ago)
+        store.journal.add(Event(event_id=event_id, camera_id=camera, plate=plate, confidence=0.9, first_seen=when,
+                                last_seen=when, best_seen=when, created_at=when))
+    c = _client(store)
+    assert _login(c).status_code == 303
+    page = c.get('/presence').text
+    assert 'XY34ZZZ' in page and re.search(r'class="since">3\d min', page)             # inside, ~30 min
+    assert 'class="parked">1 h 15 min</td>' in page
+    assert 'id="parked">1 h 15 min' in c.get('/event/g2').text
+    assert 'inside for 3' in c.get('/event/g3').text
+    rows = {r['event_id']: r for r in csv.DictReader(io.StringIO(c.get('/export.csv').text))}
+    assert (rows['g2']['gate'], rows['g2']['paired_event_id'], rows['g2']['parked_s']) == ('exit', 'g1', '4500.0')
+    assert (rows['g1']['gate'], rows['g3']['gate'], rows['g3']['parked_s']) == ('entry', 'entry', '')
+    assert rows['evil-1']['gate'] == ''
+    payload = {r['event_id']: r for r in json.loads(c.get('/export.json').text)}
+    assert payload['g1']['parked_s'] == 4500.0 and payload['g1']['paired_event_id'] == 'g2'
+    store.close()
+
+
+def test_presence_page_without_gates_says_how_to_set_them(client):
+    assert 'id="no-gates"' in client.get('/presence').text
+
+
 # -- a real browser ----------------------------------------------------------------------
 def _chromium():
     browser, driver = shutil.which('chromium'), shutil.which('chromedriver')
@@ -345,7 +466,8 @@ def server(store):
 
 def test_in_headless_chromium(server, store, tmp_path):
     """Log in, see an event, find it with one wrong character, open it,
-    correct it, export CSV, add a deny entry; a screenshot is kept."""
+    correct it, export CSV, add a deny entry, ask for a manual open; a
+    screenshot is kept."""
     webdriver, browser, driver_path = _chromium()
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -399,6 +521,11 @@ def test_in_headless_chromium(server, store, tmp_path):
         assert [e.list_name for e in store.entries()] == ['deny']
         chrome.get(server + '/')
         wait.until(lambda c: c.find_elements(By.CSS_SELECTOR, '.decision.deny'))
+        chrome.find_element(By.ID, 'open-reason').send_keys('visitor at the gate')
+        chrome.find_element(By.ID, 'open-barrier').click()          # a request for the access node
+        wait.until(lambda c: c.find_elements(By.CSS_SELECTOR, '#requests tr.request'))
+        assert [(q.requested_by, q.reason, q.state) for q in store.barrier_requests()] == [
+            ('op', 'visitor at the gate', 'pending')]
         chrome.save_screenshot(str(tmp_path / 'web-journal.png'))
         assert not chrome.find_elements(By.ID, 'error')
     finally:

@@ -25,6 +25,11 @@ class AccessConfig:
     http_timeout_s: float = param(2.0, 'seconds before a relay request counts as failed (driver http)')
     gpio_pin: int = param(17, 'BCM pin number of the relay (driver gpio)')
     gpio_active_high: bool = param(True, 'the relay closes when the pin is high (driver gpio)')
+    manual_poll_s: float = param(0.5, 'seconds between looks for manual opens requested in the web journal')
+    manual_expiry_s: float = param(30.0, 'a manual open not executed within this many seconds of the request '
+                                         'is marked expired and never executed')
+    manual_cameras: str = param('', 'camera ids whose manual opens this node executes (space or comma '
+                                    'separated); empty = all. Requests without a camera go to any node')
 
     def validate(self) -> None:
         check(self.unknown in UNKNOWN_POLICIES, f'unknown must be one of {", ".join(UNKNOWN_POLICIES)}')
@@ -35,6 +40,8 @@ class AccessConfig:
         check(0.05 <= self.pulse_s <= 60, 'pulse_s must be within 0.05..60')
         check(self.reload_s >= 0.2, 'reload_s must be >= 0.2')
         check(self.http_timeout_s > 0, 'http_timeout_s must be > 0')
+        check(0.05 <= self.manual_poll_s <= 10, 'manual_poll_s must be within 0.05..10')
+        check(self.manual_expiry_s >= 1, 'manual_expiry_s must be >= 1')
         check(self.driver != 'http' or self.http_url.startswith(('http://', 'https://')),
               'driver http needs http_url (http:// or https://)')
         check(0 <= self.gpio_pin <= 53, 'gpio_pin must be within 0..53')

@@ -10,8 +10,9 @@ from sqlalchemy.orm import sessionmaker
 
 from lpr_access.barrier import Barrier, make_barrier
 from lpr_access.config import AccessConfig
-from lpr_access.decide import FINAL, PREVIEW, Decider, Decision, Sighting
-from lpr_access.lists import load_entries
+from lpr_access.decide import FINAL, OPEN, PREVIEW, Decider, Decision, Sighting
+from lpr_access.lists import load_entries, parse_cameras
+from lpr_access.manual import DONE, EXPIRED, ManualOpens, Outcome, Request
 from lpr_common import topics
 from lpr_common.node import ERROR, OK, LprNode, run_node
 from lpr_common.worker import Worker
@@ -28,13 +29,15 @@ class AccessNode(LprNode):
         self.decider: Decider | None = None
         self.entries: list = []
         self.worker: Worker | None = None
-        self._sub = self._timer = None
+        self.manual: ManualOpens | None = None
+        self._sub = self._timer = self._manual_timer = None
         self.last_latency_ms: float | None = None   # event arrival -> barrier driver called
 
     def configure(self, config: AccessConfig) -> None:
         self.journal = Journal(resolve_url(config.db_url))
         self._sessions = sessionmaker(self.journal.engine)
         self.decider = Decider(config.unknown, config.tolerance())
+        self.manual = ManualOpens(self._sessions, config.manual_expiry_s, parse_cameras(config.manual_cameras))
         self.barrier = make_barrier(config.driver, config.pulse_s, self.get_logger().info,
                                     http_url=config.http_url, http_method=config.http_method,
                                     http_timeout_s=config.http_timeout_s, gpio_pin=config.gpio_pin,
@@ -49,13 +52,15 @@ class AccessNode(LprNode):
         self.worker = Worker(self._pulse, 'barrier', maxsize=8, on_error=self.worker_error('barrier'))
         self._sub = self.create_subscription(PlateEvent, topics.EVENTS.name, self._on_event, topics.EVENTS.qos)
         self._timer = self.create_timer(self.config.reload_s, self.reload)
+        self._manual_timer = self.create_timer(self.config.manual_poll_s, self.poll_manual)
         self._report_driver()
 
     def deactivate(self) -> None:
         if self._sub is not None:
             self.destroy_subscription(self._sub)
             self.destroy_timer(self._timer)
-            self._sub = self._timer = None
+            self.destroy_timer(self._manual_timer)
+            self._sub = self._timer = self._manual_timer = None
         if self.worker is not None:
             self.worker.stop(drain=True, timeout=self.config.http_timeout_s + 1.0)
             self.worker = None
@@ -82,6 +87,17 @@ class AccessNode(LprNode):
             self.get_logger().warning(f'access lists not re-read, the previous ones stay: {exc}',
                                       throttle_duration_sec=60.0)
 
+    def poll_manual(self) -> None:
+        """Claim the operators' manual opens; the worker pulses (a relay may be slow)."""
+        try:
+            due = self.manual.due()
+        except SQLAlchemyError as exc:
+            self.status.count('manual_read_errors')
+            self.get_logger().warning(f'manual opens not read: {exc}', throttle_duration_sec=60.0)
+            return
+        for request in due:
+            self.worker.submit((request, time.monotonic()))
+
     def _on_event(self, msg: PlateEvent) -> None:
         arrived = time.monotonic()
         decision = self.decider.decide(_sighting(msg), self.entries)
@@ -97,11 +113,26 @@ class AccessNode(LprNode):
             self.worker.submit((decision, arrived))
         self.pub.publish(to_decision_msg(decision, self.get_clock().now().to_msg()))
 
-    def _pulse(self, item: tuple[Decision, float]) -> None:
+    def _pulse(self, item: tuple[Decision | Request, float]) -> None:
         decision, arrived = item
+        if isinstance(decision, Request):
+            self._open_manually(decision)
+            return
         self.barrier.open()
         self.last_latency_ms = (time.monotonic() - arrived) * 1000.0
         self._report_driver()
+
+    def _open_manually(self, request: Request) -> None:
+        outcome = self.manual.execute(request, self.barrier)   # an expired one is not pulsed
+        self.status.count(f'manual_{outcome.state}')
+        who = f'manual open #{request.id} by {request.requested_by}'
+        if outcome.state == DONE:
+            self.get_logger().info(f'{who}: {outcome.result}')
+        else:
+            self.get_logger().warning(f'{who}: {outcome.result}')
+        self._report_driver()
+        if outcome.state != EXPIRED:
+            self.pub.publish(manual_decision_msg(outcome, self.get_clock().now().to_msg()))
 
     def _report_driver(self) -> None:
         if self.barrier.healthy:
@@ -133,6 +164,21 @@ def to_decision_msg(d: Decision, stamp) -> AccessDecision:
                          source=d.source, correction=d.correction)
     msg.header.stamp = stamp
     msg.header.frame_id = d.camera
+    return msg
+
+
+def manual_decision_msg(outcome: Outcome, stamp) -> AccessDecision:
+    """An operator's open as a decision (source manual; the event id, when the
+    open came from an event page, is in the reason: event_id stays "" for manual)."""
+    r = outcome.request
+    reason = f'manual open by {r.requested_by} (request {r.id}'
+    reason += f', event {r.event_id})' if r.event_id else ')'
+    reason += f': {r.reason}' if r.reason else ''
+    reason += '' if outcome.state == DONE else f'; {outcome.result}'
+    msg = AccessDecision(event_id='', plate=r.plate, decision=OPEN, reason=reason[:500],
+                         source=AccessDecision.SOURCE_MANUAL)
+    msg.header.stamp = stamp
+    msg.header.frame_id = r.camera
     return msg
 
 

@@ -284,3 +284,22 @@ class AccessEntry(Base):
     note: Mapped[str] = mapped_column(Text, default='')
     created_by: Mapped[str] = mapped_column(String(64), default='')
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+# -- manual barrier opens (lpr_web writes, lpr_access executes; Alembic revision 5) -------
+class BarrierRequest(Base):
+    """An operator's "Open barrier" from the web journal, and what came of it:
+    pending -> opening (claimed by an access node) -> done / failed, or expired
+    when no node took it in time (never executed late)."""
+    __tablename__ = 'barrier_requests'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    camera_id: Mapped[str] = mapped_column(String(64), default='')   # '' = the barrier of any access node
+    event_id: Mapped[str] = mapped_column(String(36), default='')    # the event it was opened from, if any
+    plate: Mapped[str] = mapped_column(String(32), default='')
+    reason: Mapped[str] = mapped_column(Text, default='')
+    requested_by: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, index=True)
+    state: Mapped[str] = mapped_column(String(16), default='pending', index=True)
+    result: Mapped[str] = mapped_column(Text, default='')             # the driver's answer, or why not
+    handled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)

@@ -27,6 +27,7 @@ from lpr_access import lists
 from lpr_web import access
 from lpr_web.auth import DUMMY_HASH, LoginLimiter, new_token, same_token, verify_password
 from lpr_web.store import SearchQuery, WebStore
+from lpr_web.visits import Pairing, format_duration
 
 HERE = Path(__file__).parent
 DIRECTIONS = ('approaching', 'leaving')
@@ -147,8 +148,10 @@ async def logout(request: Request):
 # -- journal, search, export ------------------------------------------------------------
 @login_required
 async def journal_page(request: Request):
-    views = await _db(request, request.app.state.store.latest, 50)
-    return _render(request, 'journal.html', views=views)
+    store: WebStore = request.app.state.store
+    views = await _db(request, store.latest, 50)
+    return _render(request, 'journal.html', views=views, cameras=await _db(request, store.cameras),
+                   requests=await _db(request, store.barrier_requests, 5))
 
 
 @login_required
@@ -184,16 +187,30 @@ async def search_page(request: Request):
 
 
 EXPORT_FIELDS = ('event_id', 'time_utc', 'camera', 'plate', 'corrected_plate', 'confidence', 'read_count',
-                 'direction', 'decision', 'matched_entry', 'region', 'upload_state', 'frame_path')
+                 'direction', 'decision', 'matched_entry', 'region', 'upload_state', 'frame_path',
+                 'gate', 'paired_event_id', 'parked_s')
 
 
-def _export_row(view) -> dict:
+def _export_row(view, pairing: Pairing = Pairing()) -> dict:
     r, entry = view.row, view.decision.entry
     return {'event_id': r.event_id, 'time_utc': r.best_seen.isoformat(timespec='milliseconds'),
             'camera': r.camera_id, 'plate': r.plate, 'corrected_plate': view.corrected,
             'confidence': round(r.confidence, 4), 'read_count': r.read_count, 'direction': r.direction,
             'decision': view.decision.decision, 'matched_entry': entry.plate if entry else '',
-            'region': r.region, 'upload_state': r.upload_state, 'frame_path': r.frame_path}
+            'region': r.region, 'upload_state': r.upload_state, 'frame_path': r.frame_path,
+            **_visit_fields(r.event_id, pairing)}
+
+
+def _visit_fields(event_id: str, pairing: Pairing) -> dict:
+    """gate: entry / exit ('' off the gates); the other end of the visit; the time parked (s)."""
+    visit = pairing.by_event.get(event_id)
+    if visit is None:
+        return {'gate': '', 'paired_event_id': '', 'parked_s': ''}
+    is_entry = visit.entry is not None and visit.entry.event_id == event_id
+    other = visit.exit if is_entry else visit.entry
+    duration = visit.duration
+    return {'gate': 'entry' if is_entry else 'exit', 'paired_event_id': other.event_id if other else '',
+            'parked_s': round(duration.total_seconds(), 1) if duration is not None else ''}
 
 
 def _csv_cell(value):
@@ -206,11 +223,13 @@ async def export(request: Request):
     fmt = request.path_params['fmt']
     if fmt not in ('csv', 'json'):
         raise HTTPException(404, 'export as .csv or .json')
+    store: WebStore = request.app.state.store
     try:
-        views = await _db(request, request.app.state.store.search, _search_query(request, limit=100_000))
+        views = await _db(request, store.search, _search_query(request, limit=100_000))
     except ValueError as exc:
         return JSONResponse({'error': str(exc)}, status_code=400)
-    rows = [_export_row(v) for v in views]
+    pairing = await _db(request, store.pairing, views)
+    rows = [_export_row(v, pairing) for v in views]
     stamp = dt.datetime.now(dt.timezone.utc).strftime('%Y%m%d-%H%M%S')
     headers = {'content-disposition': f'attachment; filename="lpr-events-{stamp}.{fmt}"'}
     if fmt == 'json':
@@ -230,8 +249,10 @@ async def _event_page(request: Request, status_code: int = 200, error: str = '')
     if view is None:
         raise HTTPException(404, 'no such event')
     corrections = await _db(request, store.corrections, view.row.event_id)
+    pairing = await _db(request, store.pairing, [view])
     return _render(request, 'event.html', status_code=status_code, view=view, corrections=corrections,
-                   error=error)
+                   error=error, visit=pairing.by_event.get(view.row.event_id), now=_now(),
+                   requests=await _db(request, store.barrier_requests, 20, view.row.event_id))
 
 
 @login_required
@@ -307,6 +328,44 @@ async def list_delete(request: Request):
     return RedirectResponse('/lists', status_code=303)
 
 
+# -- manual barrier opens and who is inside --------------------------------------------------
+@login_required
+async def barrier_page(request: Request):
+    return await _barrier_page(request)
+
+
+async def _barrier_page(request: Request, status_code: int = 200, **context):
+    store: WebStore = request.app.state.store
+    return _render(request, 'barrier.html', status_code=status_code, cameras=await _db(request, store.cameras),
+                   requests=await _db(request, store.barrier_requests, 200), **context)
+
+
+@login_required
+async def barrier_open(request: Request):
+    """Ask the access node to pulse the barrier (it executes or expires the request)."""
+    form = await _checked_form(request)
+    try:
+        await _db(request, request.app.state.store.request_open, _user(request), str(form.get('camera', '')),
+                  str(form.get('reason', '')), str(form.get('event_id', ''))[:64])
+    except ValueError as exc:
+        return await _barrier_page(request, 400, error=str(exc))
+    except LookupError:
+        raise HTTPException(404, 'no such event') from None
+    return RedirectResponse(_safe_next(str(form.get('next', '/barrier'))), status_code=303)
+
+
+@login_required
+async def presence_page(request: Request):
+    store: WebStore = request.app.state.store
+    now = _now()
+    inside, done = await _db(request, store.presence, now)
+    return _render(request, 'presence.html', inside=inside, done=done, now=now, gates=store.gates)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
 # -- health ------------------------------------------------------------------------------
 @login_required
 async def health_page(request: Request):
@@ -328,6 +387,7 @@ def create_app(store: WebStore, secret_key: str | None = None, options: WebOptio
                limiter: LoginLimiter | None = None) -> Starlette:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / 'templates'), autoescape=True)
     env.filters['local'] = _local_time
+    env.filters['duration'] = format_duration
     routes = [
         Route('/login', login_page, methods=['GET']),
         Route('/login', login, methods=['POST']),
@@ -343,6 +403,9 @@ def create_app(store: WebStore, secret_key: str | None = None, options: WebOptio
         Route('/lists/add', list_add, methods=['POST']),
         Route('/lists/import', list_import, methods=['POST']),
         Route('/lists/{entry_id:int}/delete', list_delete, methods=['POST']),
+        Route('/barrier', barrier_page),
+        Route('/barrier/open', barrier_open, methods=['POST']),
+        Route('/presence', presence_page),
         Route('/health', health_page),
         Route('/api/events', api_events),
         Mount('/static', StaticFiles(directory=HERE / 'static'), name='static'),

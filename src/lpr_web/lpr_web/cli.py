@@ -17,6 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument('--image-dir', default='', help='image directory (default: <data dir>/images)')
     p.add_argument('--secure-cookie', action='store_true', help='send the session cookie over HTTPS only')
     p.add_argument('--session-minutes', type=float, default=30.0, help='log out after this long idle')
+    p.add_argument('--entry-cameras', default='', help='camera ids on the way in (space or comma separated): '
+                                                       'with --exit-cameras, visits are paired and timed')
+    p.add_argument('--exit-cameras', default='', help='camera ids on the way out')
+    p.add_argument('--max-stay-days', type=float, default=30.0,
+                   help='an entry older than this pairs with no exit (default: %(default)s)')
     sub = p.add_subparsers(dest='web_command')
     user = sub.add_parser('user', help='manage logins')
     user.add_argument('action', choices=['add'], help='add a user, or set the password of an existing one')
@@ -59,9 +64,11 @@ def _read_password(from_stdin: bool) -> str:
 def run(args) -> int:
     from lpr_recorder.journal import JournalError
     from lpr_web.store import WebStore
+    from lpr_web.visits import Gates
     url, images, base = _paths(args)
+    gates = Gates.parse(args.entry_cameras, args.exit_cameras, args.max_stay_days)
     try:
-        store = WebStore(url, images)
+        store = WebStore(url, images, gates=gates)
     except JournalError as exc:
         print(f'error: {exc}', file=sys.stderr)
         return 2

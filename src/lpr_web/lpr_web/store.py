@@ -12,10 +12,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from lpr_access.lists import load_entries
-from lpr_recorder.journal import AccessEntry, DeadLetter, Event, Journal, PlateCorrection, WebUser
+from lpr_recorder.journal import AccessEntry, BarrierRequest, DeadLetter, Event, Journal, PlateCorrection, WebUser
 from lpr_access import lists
+from lpr_access.manual import request_row
 from lpr_web import access
 from lpr_web.auth import hash_password
+from lpr_web.visits import Gates, Pairing, Passage, Visit, pair
 from lpr_access.plates import Tolerance, matches_partial
 
 UTC = dt.timezone.utc
@@ -47,11 +49,13 @@ class SearchQuery:
 
 
 class WebStore:
-    def __init__(self, journal_url: str, image_dir: str | Path, tolerance: Tolerance = Tolerance()):
+    def __init__(self, journal_url: str, image_dir: str | Path, tolerance: Tolerance = Tolerance(),
+                 gates: Gates = Gates()):
         self.journal = Journal(journal_url)       # migrates to the newest revision
         self._sessions = sessionmaker(self.journal.engine, expire_on_commit=False)
         self.image_dir = Path(image_dir).expanduser().resolve()
         self.tolerance = tolerance
+        self.gates = gates
 
     def close(self) -> None:
         self.journal.close()
@@ -174,6 +178,60 @@ class WebStore:
     def delete_entry(self, entry_id: int) -> None:
         with self._sessions.begin() as s:
             s.execute(delete(AccessEntry).where(AccessEntry.id == entry_id))
+
+    # -- manual barrier opens ------------------------------------------------------------
+    def request_open(self, by: str, camera: str = '', reason: str = '', event_id: str = '') -> BarrierRequest:
+        """An operator's "Open barrier": a pending request the access node executes
+        (or expires). From an event: its camera (unless one is given) and plate."""
+        camera, event_id = camera.strip(), event_id.strip()
+        if len(camera) > 64:
+            raise ValueError('camera id longer than 64 characters')
+        plate = ''
+        if event_id:
+            view = self.event(event_id)
+            if view is None:
+                raise LookupError(f'no event {event_id}')
+            camera, plate = camera or view.row.camera_id, view.plate[:32]
+        row = request_row(camera, by, reason.strip()[:500], event_id, plate)
+        with self._sessions.begin() as s:
+            s.add(row)
+        return row
+
+    def barrier_requests(self, limit: int = 100, event_id: str = '') -> list[BarrierRequest]:
+        """The audit trail, newest first."""
+        stmt = select(BarrierRequest).order_by(BarrierRequest.id.desc()).limit(limit)
+        if event_id:
+            stmt = stmt.where(BarrierRequest.event_id == event_id)
+        with self._sessions() as s:
+            return list(s.scalars(stmt))
+
+    # -- entry/exit pairing --------------------------------------------------------------
+    def pairing(self, views: list[EventView]) -> Pairing:
+        """Entries and exits around these events, paired (empty without gates)."""
+        times = [v.row.best_seen for v in views if self.gates.role(v.row.camera_id)]
+        if not self.gates.configured or not times:
+            return Pairing()
+        stay = self.gates.max_stay
+        return pair(self._passages(min(times) - stay, max(times) + stay), self.gates, self.tolerance)
+
+    def presence(self, now: dt.datetime, recent: int = 20) -> tuple[list[Visit], list[Visit]]:
+        """Vehicles inside now (longest first) and the latest completed visits."""
+        if not self.gates.configured:
+            return [], []
+        pairing = pair(self._passages(now - self.gates.max_stay, now), self.gates, self.tolerance, now)
+        done = sorted((v for v in pairing.visits if v.duration is not None), key=lambda v: v.exit.when,
+                      reverse=True)
+        return pairing.inside(now), done[:recent]
+
+    def _passages(self, since: dt.datetime, until: dt.datetime) -> list[Passage]:
+        """The gate cameras' events in [since, until], newest MAX_SCAN, plates as corrected."""
+        stmt = (select(Event.event_id, Event.camera_id, Event.plate, Event.best_seen)
+                .where(Event.camera_id.in_(self.gates.cameras), Event.best_seen >= since, Event.best_seen <= until)
+                .order_by(Event.best_seen.desc()).limit(MAX_SCAN))
+        with self._sessions() as s:
+            rows = s.execute(stmt).all()
+            corrected = self._corrections(s) if rows else {}
+        return [Passage(e, camera, corrected.get(e) or plate, when) for e, camera, plate, when in rows]
 
     # -- images ------------------------------------------------------------------------
     def image_file(self, relative: str) -> Path:
