@@ -30,6 +30,7 @@ from lpr_camera.sources import (
     open_source,
     redact_url,
 )
+from lpr_camera.picamera_controls import PiCameraControls, SensorClock
 from lpr_camera.synthetic import FORMATS, SceneConfig, SceneError, SyntheticScene, parse_plate
 
 SHARED = Path(__file__).resolve().parents[1].parent / 'shared'
@@ -565,16 +566,44 @@ def test_image_folder_errors(tmp_path):
 # Picamera2 (stubbed module)
 # --------------------------------------------------------------------------------------------
 
+class StubRequest:
+    """A completed request: the main stream's array and metadata, until released."""
+
+    def __init__(self, camera, image, metadata):
+        self.camera, self.image, self.metadata = camera, image, metadata
+        self.released = False
+
+    def make_array(self, name):
+        assert not self.released and name == 'main'
+        return self.image.copy()
+
+    def get_metadata(self):
+        assert not self.released
+        return dict(self.metadata)
+
+    def release(self):
+        assert not self.released, 'released twice'
+        self.released = True
+        self.camera.calls.append(('release',))
+
+
 class StubPicamera2:
-    """Records the calls the source makes; capture_array returns a known BGR image."""
+    """Records the calls the source makes; capture_request returns a known BGR image."""
 
     instances: list = []
+    # what Picamera2.camera_controls reports (name -> (min, max, default)); a Camera Module 3
+    camera_controls = {'AfMode': (0, 2, 0), 'LensPosition': (0.0, 15.0, 1.0), 'AeExposureMode': (0, 3, 0),
+                       'Brightness': (-1.0, 1.0, 0.0), 'Contrast': (0.0, 32.0, 1.0),
+                       'Sharpness': (0.0, 16.0, 1.0), 'FrameDurationLimits': (33333, 120000, None)}
 
     def __init__(self, camera_num=0):
         self.camera_num = camera_num
         self.calls: list = []
+        self.requests: list = []
+        self.started = False
         self.image = np.zeros((480, 640, 3), np.uint8)
         self.image[..., 0] = 200          # RGB888 arrays are ordered B, G, R
+        self.sensor_ns = lambda: time.clock_gettime_ns(time.CLOCK_BOOTTIME) - 20_000_000   # exposed 20 ms ago
         StubPicamera2.instances.append(self)
 
     def create_video_configuration(self, main=None, controls=None, **kwargs):
@@ -582,16 +611,24 @@ class StubPicamera2:
         return {'main': main, 'controls': controls}
 
     def configure(self, config):
+        unknown = set(config['controls']) - set(self.camera_controls)
+        if unknown:   # what Picamera2's Controls does
+            raise RuntimeError(f'Control {unknown.pop()} is not advertised by libcamera')
         self.calls.append(('configure', config))
 
     def start(self):
+        self.started = True
         self.calls.append(('start',))
 
-    def capture_array(self, name='main'):
-        self.calls.append(('capture_array', name))
-        return self.image.copy()
+    def capture_request(self):
+        assert self.started, 'capture_request on a stopped camera blocks forever'
+        self.calls.append(('capture_request',))
+        request = StubRequest(self, self.image, {'SensorTimestamp': self.sensor_ns(), 'ExposureTime': 10000})
+        self.requests.append(request)
+        return request
 
     def stop(self):
+        self.started = False
         self.calls.append(('stop',))
 
     def close(self):
@@ -607,21 +644,143 @@ def stub_picamera2(monkeypatch):
     return StubPicamera2
 
 
-def test_picamera2_source_calls_the_documented_api(stub_picamera2):
-    src = open_source('picamera2:1', width=640, height=480, fps=15)
+@pytest.fixture
+def stub_libcamera(monkeypatch):
+    """libcamera.controls with its enums as distinct objects, to see that they are used."""
+    controls = types.SimpleNamespace(
+        AfModeEnum=types.SimpleNamespace(Manual='AfMode.Manual', Auto='AfMode.Auto', Continuous='AfMode.Continuous'),
+        AeExposureModeEnum=types.SimpleNamespace(Normal='Ae.Normal', Short='Ae.Short', Long='Ae.Long',
+                                                 Custom='Ae.Custom'))
+    module = types.ModuleType('libcamera')
+    module.controls = controls
+    monkeypatch.setitem(sys.modules, 'libcamera', module)
+    return controls
+
+
+def test_picamera2_one_camera_for_many_frames_with_the_documented_api(stub_picamera2, stub_libcamera):
+    controls = PiCameraControls(af_mode='continuous', ae_exposure_mode='short', brightness=0.1,
+                                contrast=1.5, sharpness=2.0)
+    src = open_source('picamera2:1', width=640, height=480, fps=15, picamera=controls)
     with src:
-        frame = src.read()
-    (cam,) = stub_picamera2.instances
-    assert cam.camera_num == 1
+        frames = [src.read() for _ in range(50)]
+    (cam,) = stub_picamera2.instances                  # opened once, not per frame
+    assert cam.camera_num == 1 and src.opens == 1
     names = [c[0] for c in cam.calls]
-    assert names == ['create_video_configuration', 'configure', 'start', 'capture_array',
-                     'stop', 'close']
+    assert names == (['create_video_configuration', 'configure', 'start']
+                     + ['capture_request', 'release'] * 50 + ['stop', 'close'])
     assert cam.calls[0][1] == {'size': (640, 480), 'format': 'RGB888'}
-    assert cam.calls[0][2] == {'FrameDurationLimits': (66667, 66667)}    # 15 fps, in us
-    assert cam.calls[3][1] == 'main'
+    assert cam.calls[0][2] == {'FrameDurationLimits': (66667, 66667),      # 15 fps, in us
+                               'AfMode': 'AfMode.Continuous', 'AeExposureMode': 'Ae.Short',
+                               'Brightness': 0.1, 'Contrast': 1.5, 'Sharpness': 2.0}
+    assert all(r.released for r in cam.requests)
+    frame = frames[-1]
+    assert [f.seq for f in frames] == list(range(50))
     assert frame.image.shape == (480, 640, 3)
     assert frame.image[0, 0].tolist() == [200, 0, 0]    # passed on as BGR, not swapped
     assert src.is_live and src.read() is None
+
+
+def test_picamera2_lens_position_sets_manual_focus_and_enums_without_libcamera(stub_picamera2, monkeypatch):
+    monkeypatch.setitem(sys.modules, 'libcamera', None)      # import fails: libcamera's integer values
+    monkeypatch.setattr(StubPicamera2, 'camera_controls',
+                        {k: v for k, v in StubPicamera2.camera_controls.items() if k != 'Brightness'})
+    with open_source('picamera2', picamera=PiCameraControls(lens_position=2.0)):
+        pass
+    controls = stub_picamera2.instances[0].calls[0][2]
+    assert controls['AfMode'] == 0 and controls['LensPosition'] == 2.0      # AfModeEnum.Manual == 0
+    assert 'FrameDurationLimits' not in controls                            # no fps: the default rate
+    assert 'Brightness' not in controls        # not advertised, and at its default: left out
+
+
+def test_picamera2_deactivate_stops_the_stream_and_keeps_the_camera(stub_picamera2):
+    src = Picamera2Source()
+    src.open()
+    src.read()
+    src.pause()
+    with pytest.raises(SourceError, match='paused'):
+        src.read()
+    src.resume()
+    src.read()
+    src.open()                                     # a second open does not reopen either
+    src.close()
+    src.close()
+    (cam,) = stub_picamera2.instances
+    names = [c[0] for c in cam.calls if c[0] != 'release']
+    assert names == ['create_video_configuration', 'configure', 'start', 'capture_request', 'stop',
+                     'start', 'capture_request', 'stop', 'close']
+
+
+def test_picamera2_frames_carry_the_sensor_time_on_the_wall_clock(stub_picamera2):
+    """SensorTimestamp (CLOCK_BOOTTIME ns) + the offset measured at start = the exposure's wall time."""
+    boot, wall = [5_000_000_000], [1_700_000_000_000_000_000]
+    clock = SensorClock(sensor_ns=lambda: boot[0], wall_ns=lambda: wall[0])
+    src = Picamera2Source(options=SourceOptions(), clock=clock)
+    src.open()
+    assert clock.offset_ns == wall[0] - boot[0]
+    cam = stub_picamera2.instances[0]
+    boot[0] += 3_000_000_000                           # 3 s later, a frame exposed 40 ms before now
+    wall[0] += 3_000_000_000
+    cam.sensor_ns = lambda: boot[0] - 40_000_000
+    frame = src.read()
+    assert frame.stamp_ns == wall[0] - 40_000_000
+    assert frame.source_pts_ms == (boot[0] - 40_000_000) / 1e6
+    wall[0] += 3_600 * 10**9                           # NTP steps the wall clock: resync once
+    frame = src.read()
+    assert frame.stamp_ns == wall[0] - 40_000_000 and clock.resyncs == 1
+    cam.sensor_ns = lambda: 0                           # a stamp of some other clock: arrival time
+    assert src.read().stamp_ns > 0 and src.stamp_fallbacks == 1
+    src.close()
+
+
+def test_picamera2_real_clocks_map_close_to_now(stub_picamera2):
+    src = Picamera2Source()
+    with src:
+        frame = src.read()
+    lag_ms = (time.time_ns() - frame.stamp_ns) / 1e6
+    assert 19 < lag_ms < 1000                          # the stub's exposure was 20 ms before capture
+
+
+@pytest.mark.parametrize('controls, lacks, message', [
+    (PiCameraControls(af_mode='continuous'), 'AfMode',
+     'this camera has no AfMode control (a camera without autofocus)'),
+    (PiCameraControls(lens_position=20.0), '', "picamera2_lens_position 20 is outside this camera's range 0..15"),
+    (PiCameraControls(sharpness=3.0), 'Sharpness', 'this camera has no Sharpness control'),
+])
+def test_picamera2_control_the_camera_cannot_take_fails_at_configure(stub_picamera2, monkeypatch,
+                                                                     controls, lacks, message):
+    monkeypatch.setattr(StubPicamera2, 'camera_controls',
+                        {k: v for k, v in StubPicamera2.camera_controls.items() if k != lacks})
+    with pytest.raises(SourceError) as err:
+        open_source('picamera2', picamera=controls).open()
+    text = str(err.value)
+    assert message in text and '\n' not in text
+    cam = stub_picamera2.instances[0]
+    assert [c[0] for c in cam.calls] == ['close']      # refused before configure; camera let go
+
+
+def test_picamera2_bad_control_values_are_refused_with_one_line():
+    with pytest.raises(SourceError, match=r"^bad source options: picamera2_af_mode must be one of manual, auto, "
+                                          r"continuous \(or empty\), got 'contineous'$"):
+        open_source('picamera2', picamera=PiCameraControls(af_mode='contineous'))
+    problems = PiCameraControls(ae_exposure_mode='fast', brightness=1.5, contrast=-1, sharpness=17,
+                                lens_position=-1, af_mode='auto').problems()
+    assert problems == [
+        "picamera2_ae_exposure_mode must be one of normal, short, long, custom (or empty), got 'fast'",
+        'picamera2_lens_position must be >= 0 dioptres (0 = infinity), got -1',
+        "picamera2_lens_position needs picamera2_af_mode manual (or empty), got 'auto'",
+        'picamera2_brightness must be in -1..1, got 1.5',
+        'picamera2_contrast must be in 0..32, got -1',
+        'picamera2_sharpness must be in 0..16, got 17']
+
+
+def test_camera_parameters_refuse_a_bad_picamera2_control():
+    from lpr_camera.config import CameraConfig
+    from lpr_common.config import ConfigError, build_config
+    with pytest.raises(ConfigError, match=r'^picamera2_contrast must be in 0\.\.32, got 40$'):
+        build_config(CameraConfig, {'source': 'picamera2', 'picamera2_contrast': 40.0})
+    config = build_config(CameraConfig, {'picamera2_af_mode': 'Manual', 'picamera2_lens_position': 0.5})
+    assert config.picamera_controls() == PiCameraControls(af_mode='Manual', lens_position=0.5)
+    assert CameraConfig().picamera_controls().lens_position is None      # -1 = not set
 
 
 def test_picamera2_start_failure_closes_the_camera(stub_picamera2, monkeypatch):

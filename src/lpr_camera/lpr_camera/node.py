@@ -1,5 +1,5 @@
 """Camera node: a frame source -> image_raw (sensor_msgs/Image, header stamped
-at capture, frame_id = camera id)."""
+at capture, frame_id = camera id), optionally only frames with motion in them."""
 from __future__ import annotations
 
 import threading
@@ -9,6 +9,7 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import Image
 
 from lpr_camera.config import CameraConfig
+from lpr_camera.motion import MotionGate
 from lpr_camera.sources import FrameSource, SourceError, open_source
 from lpr_common import topics
 from lpr_common.images import array_to_image
@@ -27,16 +28,19 @@ class CameraNode(LprNode):
         self._stop = threading.Event()
         self._rate = RateMeter()
         self.published = 0
+        self.gate: MotionGate | None = None
 
     def configure(self, config: CameraConfig) -> None:
         self.camera_id = config.camera_id or self.get_namespace().strip('/') or 'camera'
         self.source = open_source(config.source, **source_options(config))
         self.source.open()
+        self.gate = MotionGate(config.motion_config()) if config.motion_gating else None
         self.pub = self.create_lifecycle_publisher(Image, topics.FRAMES.name, topics.FRAMES.qos)
         self.get_logger().info(f'camera {self.camera_id}: {config.source} '
                                f'({self.source.fps or "?"} fps, {"live" if self.source.is_live else "finite"})')
 
     def activate(self) -> None:
+        self.source.resume()
         self._stop.clear()
         self._thread = threading.Thread(target=self._capture, name='camera', daemon=True)
         self._thread.start()
@@ -46,6 +50,8 @@ class CameraNode(LprNode):
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5.0)
         self._thread = None
+        if self.source is not None:
+            self.source.pause()       # Picamera2: the stream stops, the camera stays ours
 
     def release(self) -> None:
         if self.source is not None:
@@ -67,7 +73,8 @@ class CameraNode(LprNode):
             if frame is None:
                 self._end_of_source()
                 return
-            self._publish(frame)
+            if self.gate is None or self.gate.check(frame.image, time.monotonic()).passed:
+                self._publish(frame)
 
     def _wait_for_subscriber(self) -> None:
         """A file or the synthetic scene starts when someone listens, so that the
@@ -100,6 +107,8 @@ class CameraNode(LprNode):
 
     def fill_status(self, status) -> None:
         status.values.update(frames=self.published, fps=self._rate.rate())
+        if self.gate is not None:   # frames the motion gate held back (not in frames / fps)
+            status.values['motion_gated'] = self.gate.gated
         source = self.source
         if source is None:
             return
@@ -114,7 +123,7 @@ def source_options(config: CameraConfig) -> dict:
     return dict(fps=config.fps or None, loop=config.loop, width=config.width or None,
                 height=config.height or None,
                 reconnect_initial_s=config.reconnect_initial_s, reconnect_max_s=config.reconnect_max_s,
-                scene=scene_config(config))
+                scene=scene_config(config), picamera=config.picamera_controls())
 
 
 def main(args=None) -> int:

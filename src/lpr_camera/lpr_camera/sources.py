@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from lpr_camera.config import CameraConfig
+from lpr_camera.picamera_controls import ControlError, PiCameraControls, SensorClock, frame_duration_us
 from lpr_camera.synthetic import SceneConfig, SceneError, SyntheticScene
 
 _LOG = logging.getLogger(__name__)
@@ -49,8 +50,9 @@ class SourceTimeout(SourceError):
 class Frame:
     """One captured image.
 
-    ``stamp_ns`` is the wall-clock capture time (``time.time_ns()``), ``source_pts_ms`` the
-    position the source itself reports (video timestamp), when it has one.
+    ``stamp_ns`` is the wall-clock capture time (``time.time_ns()``; Picamera2: the sensor's
+    time stamp on that clock), ``source_pts_ms`` the position the source itself reports (video
+    timestamp, sensor time), when it has one.
     """
 
     image: np.ndarray
@@ -74,6 +76,7 @@ class SourceOptions:
     read_timeout_s: how long ``read()`` of a live source waits before raising SourceTimeout.
     max_frame_age_s: a live frame that waited longer than this is dropped as stale.
     scene: the synthetic scene (a ``synthetic:SEED`` spec still sets its seed).
+    picamera: Picamera2 controls (focus, exposure mode, brightness, contrast, sharpness).
 
     0 for fps, width or height means "not set", like None.
     """
@@ -88,6 +91,7 @@ class SourceOptions:
     read_timeout_s: float = 5.0
     max_frame_age_s: float = 1.0   # live sources: a frame older than this when read is dropped (0 = keep)
     scene: SceneConfig | None = None
+    picamera: PiCameraControls | None = None
 
     def __post_init__(self) -> None:
         for name in ('fps', 'width', 'height'):
@@ -103,7 +107,7 @@ class SourceOptions:
             (self.reconnect_max_s < self.reconnect_initial_s,
              'reconnect_max_s must be >= reconnect_initial_s'),
             (self.read_timeout_s <= 0, 'read_timeout_s must be > 0'),
-        ) if bad]
+        ) if bad] + (self.picamera.problems() if self.picamera else [])
         if problems:
             raise SourceError('bad source options: ' + '; '.join(problems))
 
@@ -144,6 +148,12 @@ class FrameSource(abc.ABC):
     def health(self) -> dict:
         """Figures for the status topic (live sources: connection, reconnects, frame age)."""
         return {}
+
+    def pause(self) -> None:
+        """Stop capturing but keep the device (the node is deactivated); no-op by default."""
+
+    def resume(self) -> None:
+        """Capture again after ``pause()``; no-op by default."""
 
     def __enter__(self) -> FrameSource:
         self.open()
@@ -564,18 +574,36 @@ class ImageFolderSource(FrameSource):
 class Picamera2Source(FrameSource):
     """A Raspberry Pi camera through Picamera2 (libcamera).
 
+    One long-lived camera: ``open()`` (the node's configure) acquires, configures and starts
+    it; ``pause()``/``resume()`` (deactivate/activate) stop and start the stream without
+    letting the camera go; ``close()`` stops and releases it. Nothing is reopened per frame:
+    each ``read()`` takes the next completed request, copies its main stream, reads its
+    metadata and hands the buffer straight back (``request.release()``).
+
     The main stream is configured as ``"RGB888"``. Picamera2 names formats after libcamera /
     DRM, where the name lists the channels of a little-endian word: its manual (section 4.2.2.2,
-    "Image formats") says RGB888 is "24 bits per pixel, ordered [B, G, R]". So the arrays of
-    ``capture_array()`` are already in OpenCV's BGR order and are passed on unchanged.
-    Without ``fps`` the video configuration's default applies (30 fps).
+    "Image formats") says RGB888 is "24 bits per pixel, ordered [B, G, R]". So the arrays
+    are already in OpenCV's BGR order and are passed on unchanged. ``options.fps`` fixes the
+    frame rate through ``FrameDurationLimits`` (what Picamera2's newer ``FrameRate`` control
+    sets; without it the video configuration's default, 30 fps, applies). ``options.picamera``
+    gives the other controls (see :mod:`lpr_camera.picamera_controls`), checked against the
+    ranges the camera reports before it is configured.
+
+    Frames are stamped with the sensor's time stamp (``SensorTimestamp``), mapped onto the wall
+    clock by :class:`SensorClock`; ``source_pts_ms`` keeps the raw sensor time.
     """
 
-    def __init__(self, camera_index: int = 0, options: SourceOptions | None = None) -> None:
+    def __init__(self, camera_index: int = 0, options: SourceOptions | None = None,
+                 clock: SensorClock | None = None) -> None:
         super().__init__()
         self.camera_index = camera_index
         self.options = options or SourceOptions()
+        self.controls = self.options.picamera or PiCameraControls()
+        self.clock = clock or SensorClock()
+        self.opens = 0                  # how often a camera was acquired (once per configure)
+        self.stamp_fallbacks = 0        # frames stamped on arrival: no usable sensor stamp
         self._camera = None
+        self._running = False
 
     @property
     def fps(self) -> float | None:
@@ -585,48 +613,96 @@ class Picamera2Source(FrameSource):
     def is_live(self) -> bool:
         return True
 
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.options.width or 1280, self.options.height or 720
+
     def open(self) -> None:
+        if self._camera is not None:
+            return
+        camera = self._acquire()
+        try:
+            camera.configure(self._configuration(camera))
+            camera.start()
+        except SourceError:
+            camera.close()
+            raise
+        except Exception as exc:
+            camera.close()
+            raise SourceError(f'cannot start Picamera2 camera {self.camera_index} at '
+                              f'{self.size[0]}x{self.size[1]}: {exc}') from exc
+        self._camera, self._running = camera, True
+        self.opens += 1
+        self.clock.sync()
+
+    def _acquire(self):
         try:
             from picamera2 import Picamera2
         except ImportError as exc:
             raise SourceError('picamera2 is not installed: it exists only on Raspberry Pi OS '
                               '(apt install python3-picamera2)') from exc
-        size = (self.options.width or 1280, self.options.height or 720)
-        controls = {}
-        if self.options.fps:   # libcamera control; "FrameRate" is an alias in newer Picamera2
-            frame_us = int(round(1_000_000 / self.options.fps))
-            controls['FrameDurationLimits'] = (frame_us, frame_us)
         try:
-            camera = Picamera2(self.camera_index)
+            return Picamera2(self.camera_index)
         except Exception as exc:   # Picamera2 raises IndexError/RuntimeError without a camera
             raise SourceError(f'cannot open Picamera2 camera {self.camera_index}: {exc}') from exc
+
+    def _configuration(self, camera) -> dict:
+        """The video configuration; a control the camera cannot take is a SourceError."""
         try:
-            config = camera.create_video_configuration(main={'size': size, 'format': 'RGB888'},
-                                                       controls=controls)
-            camera.configure(config)
-            camera.start()
-        except Exception as exc:
-            camera.close()
-            raise SourceError(f'cannot start Picamera2 camera {self.camera_index} at '
-                              f'{size[0]}x{size[1]}: {exc}') from exc
-        self._camera = camera
+            controls = self.controls.to_controls(getattr(camera, 'camera_controls', None))
+        except ControlError as exc:
+            raise SourceError(f'Picamera2 camera {self.camera_index}: {exc}') from None
+        if self.options.fps:
+            controls['FrameDurationLimits'] = frame_duration_us(self.options.fps)
+        return camera.create_video_configuration(main={'size': self.size, 'format': 'RGB888'},
+                                                 controls=controls)
+
+    def pause(self) -> None:
+        if self._camera is not None and self._running:
+            self._running = False
+            self._camera.stop()
+
+    def resume(self) -> None:
+        if self._camera is not None and not self._running:
+            self._camera.start()
+            self._running = True
+            self.clock.sync()
 
     def read(self) -> Frame | None:
-        if self._camera is None:
+        camera = self._camera
+        if camera is None:
             return None
+        if not self._running:
+            raise SourceError(f'Picamera2 camera {self.camera_index} is paused')
         try:
-            image = self._camera.capture_array('main')
+            request = camera.capture_request()
         except Exception as exc:
             raise SourceError(f'Picamera2 camera {self.camera_index} failed: {exc}') from exc
-        return self._frame(image)
+        try:
+            image = request.make_array('main')      # a copy: the buffer goes back below
+            metadata = request.get_metadata()
+        finally:
+            request.release()
+        sensor_ns = metadata.get('SensorTimestamp')
+        stamp_ns = self.clock.to_wall(sensor_ns) if sensor_ns else None
+        if stamp_ns is None:
+            self.stamp_fallbacks += 1
+        return self._frame(image, sensor_ns / 1e6 if sensor_ns else None, stamp_ns)
+
+    def health(self) -> dict:
+        return {'source_fps': self.options.fps, 'stamp_fallbacks': self.stamp_fallbacks,
+                'clock_resyncs': self.clock.resyncs}
 
     def close(self) -> None:
         camera, self._camera = self._camera, None
-        if camera is not None:
-            try:
+        if camera is None:
+            return
+        try:
+            if self._running:
                 camera.stop()
-            finally:
-                camera.close()
+        finally:
+            self._running = False
+            camera.close()
 
 
 # ---------------------------------------------------------------------------------------------
