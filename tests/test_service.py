@@ -21,6 +21,12 @@ def test_units_run_this_lpr_and_stop_in_order(tmp_path):
     assert 'token' not in graph.lower()          # secrets stay in the environment file
 
 
+def test_the_web_unit_pairs_entry_and_exit_cameras():
+    web = service.web_unit(service.ServiceOptions(user='lpr', web=True, entry_cameras='gate_in, side_in',
+                                                  exit_cameras='gate_out'))
+    assert '--entry-cameras gate_in,side_in --exit-cameras gate_out' in web
+
+
 def test_a_ups_stop_is_not_restarted(tmp_path):
     """--ups: the runner's UPS stop (exit status 3) is a clean end, not restarted
     on a dying battery; every other exit still is (Restart=always)."""

@@ -31,6 +31,8 @@ class ServiceOptions:
     namespace: str = ''
     web: bool = False
     web_port: int = 8080
+    entry_cameras: str = ''         # lpr web --entry-cameras: visits paired and timed
+    exit_cameras: str = ''
     ups: str = ''                   # lpr run --ups NAME@HOST[:PORT]
     ups_min_charge: float = 20.0
     ups_min_runtime_s: float = 180.0
@@ -96,6 +98,9 @@ def web_unit(o: ServiceOptions) -> str:
     args = ['web', '--port', str(o.web_port)]
     if o.data_dir:
         args += ['--data-dir', o.data_dir]
+    for flag, cameras in (('--entry-cameras', o.entry_cameras), ('--exit-cameras', o.exit_cameras)):
+        if cameras.strip():
+            args += [flag, ','.join(cameras.replace(',', ' ').split())]
     return ('[Unit]\n'
             'Description=lpr web journal (events, search, access lists)\n'
             'After=network-online.target lpr-graph.service\n\n'

@@ -295,7 +295,8 @@ def cmd_service(args) -> int:
     options = service.ServiceOptions(user=args.user or service.default_user(),
                                      params_file=args.params.resolve() if args.params else None,
                                      data_dir=args.data_dir, namespace=args.namespace, web=args.web,
-                                     web_port=args.web_port, **_ups_options(args))
+                                     web_port=args.web_port, entry_cameras=args.entry_cameras,
+                                     exit_cameras=args.exit_cameras, **_ups_options(args))
     if args.action == 'show':
         for name, text in service.units(options).items():
             print(f'# {name}\n{text}')
@@ -413,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--namespace', default='', help='camera namespace (default: cam0)')
     p.add_argument('--web', action='store_true', help='also the web journal (lpr web)')
     p.add_argument('--web-port', type=int, default=8080)
+    p.add_argument('--entry-cameras', default='', help='with --web: camera ids on the way in (visits paired and timed)')
+    p.add_argument('--exit-cameras', default='', help='with --web: camera ids on the way out')
     p.add_argument('--unit-dir', type=Path, default=None, help='where the units go (default: /etc/systemd/system)')
     p.add_argument('--no-enable', action='store_true', help='write the units only')
     _add_ups_options(p)
