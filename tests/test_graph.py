@@ -150,7 +150,7 @@ def test_ctrl_c_stops_everything_cleanly(tmp_path):
     assert proc.returncode == 130, err[-3000:]     # stopped by a signal, in order: 128 + SIGINT
     assert 'stopping the graph: interrupted' in err
     assert not [pid for pid in children if Path(f'/proc/{pid}').exists()]
-    assert 'Traceback' not in err
+    assert 'Traceback' not in err, err[-4000:]
     debris = _unmapped(_shm() - before)
     assert not debris, f'/dev/shm debris: {sorted(debris)}'
 

@@ -210,7 +210,7 @@ def _schedule(args, rng, runner, server, edge, mounted, namespace, figures, say,
     """The faults, on a timeline; ends by draining with the server up, then stops the graph."""
     try:
         deadline = time.monotonic() + args.minutes * 60
-        while not (runner._camera_pending is None and runner.all_active()):
+        while not (runner.running()):
             time.sleep(0.5)
         say('graph active')
         poisoner = Poisoner(namespace, runner.environment())

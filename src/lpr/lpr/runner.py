@@ -208,6 +208,10 @@ class GraphRunner:
         latest = {c.spec.name: c for c in self.children if c.spec.is_camera}
         return not self._cameras_pending and all(c.exit_code == 0 for c in latest.values())
 
+    def running(self) -> bool:
+        """The whole graph is up: every camera started and every lifecycle node active."""
+        return not self._cameras_pending and self.all_active()
+
     def all_active(self) -> bool:
         """The camera starts last: frames published before the detector, OCR and
         recorder are up would be lost (a file or the synthetic scene has no rerun)."""

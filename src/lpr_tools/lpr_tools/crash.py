@@ -89,7 +89,7 @@ def graph_kill_loop(data_dir: str | os.PathLike, kills: int, rng, gap_s: tuple[f
 def _killer(runner, kills, rng, gap_s, targets, result, log, ready_timeout_s) -> None:
     started = time.monotonic()
     try:
-        if not _wait(lambda: runner._camera_pending is None and runner.all_active(), ready_timeout_s):
+        if not _wait(lambda: runner.running(), ready_timeout_s):
             result.error = 'the graph never became active'
             return
         for i in range(kills):
