@@ -250,3 +250,54 @@ def test_a_server_closing_the_connection_on_a_huge_payload_counts_as_an_attempt(
     assert [e['plate'] for e in server.received] == ['CCC333']
     row = next(e for e in journal.latest(10) if e.plate == 'BIG000')
     assert row.upload_state == DEAD_LETTER and row.upload_attempts == 1 and 'closed the connection' in row.upload_error
+
+
+def _health_rows(n, message='active', level=0):
+    from lpr_recorder.health_rows import HealthRow
+    now = dt.datetime.now(UTC)
+    figures = {'lifecycle': 'active', 'cpu_percent': 23.456, 'rss_mb': 150.75, 'fps': 14.97, 'queued': 3,
+               'connected': True, 'last_frame_age_s': 0.05, 'read_latency_ms_p90': 180.5, 'dropped': 12}
+    return [HealthRow(f'/camera_{i:02d}/node_with_a_long_name_{i:02d}', f'camera_{i:02d}', level, message,
+                      figures, now) for i in range(n)]
+
+
+def test_the_heartbeat_carries_the_graph_s_health_well_under_the_server_limit():
+    from lpr_bridge.sender import HEARTBEAT_LIMIT, HEARTBEAT_TARGET, heartbeat_payload, heartbeat_size
+    from lpr_recorder.health_rows import HealthRow
+    status = {'queued': 12, 'sent': 40, 'dead_lettered': 0, 'rejected': 0, 'oldest_pending_age_s': 3.5,
+              'connected': True, 'last_error': 'é' * 300}     # escaped by json.dumps: 6 bytes each
+    assert heartbeat_payload(status, None) == status
+    now = dt.datetime.now(UTC)
+    recorder = HealthRow('/cam0/recorder', 'cam0', 2, 'cannot record events: disk full ' + 'x' * 300,
+                         {'lifecycle': 'active', 'disk_free_gb': 0.02, 'temperature_c': 78.5, 'queued': 90}, now)
+    small = heartbeat_payload(status, _health_rows(3) + [recorder])
+    assert small['queued'] == 12 and small['health']['box'] == {'disk_free_gb': 0.02, 'temperature_c': 78.5}
+    assert small['health']['worst'] == 2 and list(small['health']['nodes'])[0] == 'cam0/recorder'
+    camera = small['health']['nodes']['camera_00/node_with_a_long_name_00']
+    assert camera['cpu'] == 23.5 and camera['fps'] == 14.97 and camera['connected'] is True
+    for rows in (_health_rows(64) + [recorder], _health_rows(64, 'é' * 200, level=1)):
+        beat = heartbeat_payload(status, rows)
+        assert heartbeat_size(beat) <= HEARTBEAT_TARGET < HEARTBEAT_LIMIT
+        assert beat['health']['nodes'] and beat['health']['omitted'] > 0
+    assert 'cam0/recorder' in heartbeat_payload(status, _health_rows(64) + [recorder])['health']['nodes']
+
+
+def test_the_sender_loop_sends_the_health_with_its_heartbeat(journal):
+    with EventServer() as server:
+        transport = SocketIoTransport(server.url, timeout_s=5)
+        loop = SenderLoop(Uploader(journal, transport, None, 'dev1'), poll_s=0.2, retry_initial_s=0.2,
+                          retry_max_s=0.5, heartbeat_s=60, health=lambda: _health_rows(2))
+        loop.start()
+        deadline = time.monotonic() + 10
+        while not server.heartbeats and time.monotonic() < deadline:
+            time.sleep(0.1)
+        loop.stop()
+        transport.close()
+    beat = server.heartbeats[0]
+    assert beat['queued'] == 0 and 'last_error' in beat
+    assert set(beat['health']['nodes']) == {f'camera_{i:02d}/node_with_a_long_name_{i:02d}' for i in range(2)}
+
+
+def test_health_in_the_heartbeat_can_be_turned_off():
+    assert build_config(BridgeConfig, {}).send_health is True
+    assert build_config(BridgeConfig, {'send_health': False}).send_health is False

@@ -464,3 +464,44 @@ def test_recorder_stores_the_vehicle_of_the_best_read(ros, tmp_path):
     assert cv2.imread(str(tmp_path / 'images' / path)).shape == (200, 300, 3)
     node.trigger_deactivate()
     node.destroy_node()
+
+
+def test_recorder_keeps_the_graph_s_health_in_the_journal(ros, tmp_path, monkeypatch):
+    """Every node's /diagnostics lands in node_health (one row per node, its own
+    too), off the event path: a failing health write is only counted."""
+    from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+    from sqlalchemy.orm import Session
+
+    from lpr_recorder import node as recorder_node
+    from lpr_recorder.health_store import read_rows
+    from lpr_recorder.journal import JournalError
+    from lpr_recorder.node import RecorderNode
+    context, executor = ros
+    node = make(RecorderNode, context, executor, db_url=f'sqlite:///{tmp_path / "j.sqlite"}',
+                image_dir=str(tmp_path / 'images'), spool_dir=str(tmp_path / 'spool'), status_period=0.5)
+    assert node.trigger_configure() == SUCCESS and node.trigger_activate() == SUCCESS
+    pub = probe(context, executor).create_publisher(DiagnosticArray, '/diagnostics', qos.STATUS)
+    status = DiagnosticStatus(level=DiagnosticStatus.WARN, name='/t/camera', hardware_id='t',
+                              message='camera reconnecting',
+                              values=[KeyValue(key='lifecycle', value='active'),
+                                      KeyValue(key='connected', value='False'),
+                                      KeyValue(key='last_frame_age_s', value='4.200')])
+
+    def rows():
+        pub.publish(DiagnosticArray(status=[status]))
+        with Session(node.journal.engine) as s:
+            return {r.node: r for r in read_rows(s)}
+
+    assert wait_for(lambda: {'/t/camera', '/t/recorder'} <= set(rows()), timeout=20)
+    camera, recorder = rows()['/t/camera'], rows()['/t/recorder']
+    assert camera.level == 1 and camera.message == 'camera reconnecting' and camera.camera == 't'
+    assert camera.figures == {'lifecycle': 'active', 'connected': False, 'last_frame_age_s': 4.2}
+    assert recorder.figures['lifecycle'] == 'active' and 'disk_free_gb' in recorder.figures
+
+    def refuse(engine, rows):
+        raise JournalError('database is locked')
+    monkeypatch.setattr(recorder_node, 'write_rows', refuse)
+    assert wait_for(lambda: node.status.values.get('health_write_errors', 0) >= 1, timeout=20)
+    assert node.status.level == DiagnosticStatus.OK and node.worker.failed == 0   # events unaffected
+    node.trigger_deactivate()
+    node.destroy_node()

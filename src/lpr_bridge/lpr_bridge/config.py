@@ -32,6 +32,8 @@ class BridgeConfig:
     retry_max_s: float = param(60.0, 'longest back-off')
     poll_s: float = param(5.0, 'look for pending events this often even without a new event')
     heartbeat_s: float = param(30.0, 'send the queue status to the server this often')
+    send_health: bool = param(True, "add a summary of every node's /diagnostics to the heartbeat (level, cpu, "
+                                    'memory, key figures; disk free, temperature), within the 4 kB limit')
     batch: int = param(50, 'events per upload (one message, acknowledged per event)')
     max_attempts: int = param(5, 'deliveries that failed on a live connection before an event is dead-lettered '
                                  '(kept in the journal with the reason; the queue moves on)')

@@ -1,6 +1,7 @@
 """The bridge's background loop: upload, heartbeat, back off on failure, wait for work."""
 from __future__ import annotations
 
+import json
 import logging
 import random
 import threading
@@ -8,6 +9,7 @@ import time
 from typing import Callable
 
 from lpr_bridge.uploader import TransportError, Uploader
+from lpr_recorder.health_rows import SUMMARY_BUDGET, HealthRow, summary
 
 log = logging.getLogger(__name__)
 
@@ -18,10 +20,37 @@ def backoff(delay: float, rng: random.Random = random) -> float:
     return rng.uniform(delay / 2, delay)
 
 
+HEARTBEAT_LIMIT = 4096    # the server refuses a larger heartbeat (lpr_server.protocol)
+HEARTBEAT_TARGET = 3584   # what the bridge aims at: well under the limit
+
+
+def heartbeat_size(payload: dict) -> int:
+    """The heartbeat's size as the server measures it (json.dumps, default separators)."""
+    return len(json.dumps(payload, allow_nan=False))
+
+
+def heartbeat_payload(status: dict, rows: list[HealthRow] | None, target: int = HEARTBEAT_TARGET) -> dict:
+    """The queue status, plus the graph's health summary (``health``) sized to
+    what ``target`` leaves; without it when even a small one does not fit."""
+    payload = dict(status)
+    if rows is None:
+        return payload
+    budget = min(SUMMARY_BUDGET, target - heartbeat_size(status) - 16)
+    while budget >= 200:   # the summary counts compact JSON; the server's is a little larger
+        payload['health'] = summary(rows, budget=budget)
+        if heartbeat_size(payload) <= target:
+            return payload
+        budget = int(budget * 0.85)
+    payload.pop('health', None)
+    return payload
+
+
 class SenderLoop:
     def __init__(self, uploader: Uploader, poll_s: float, retry_initial_s: float, retry_max_s: float,
-                 on_state: Callable[[str, str], None] = lambda state, detail: None, heartbeat_s: float = 30.0):
+                 on_state: Callable[[str, str], None] = lambda state, detail: None, heartbeat_s: float = 30.0,
+                 health: Callable[[], list[HealthRow]] | None = None):
         self.uploader = uploader
+        self.health = health   # the newest status of each node, for the heartbeat (None: not sent)
         self.poll_s = poll_s
         self.retry_initial_s, self.retry_max_s = retry_initial_s, retry_max_s
         self.heartbeat_s = heartbeat_s
@@ -46,7 +75,8 @@ class SenderLoop:
     def _heartbeat(self) -> None:
         if time.monotonic() - self._last_heartbeat >= self.heartbeat_s:
             self._last_heartbeat = time.monotonic()
-            self.uploader.send_heartbeat()
+            rows = self.health() if self.health is not None else None
+            self.uploader.transport.heartbeat(heartbeat_payload(self.uploader.status(), rows))
 
     def _run(self) -> None:
         delay = self.retry_initial_s

@@ -303,3 +303,19 @@ class BarrierRequest(Base):
     state: Mapped[str] = mapped_column(String(16), default='pending', index=True)
     result: Mapped[str] = mapped_column(Text, default='')             # the driver's answer, or why not
     handled_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+
+
+# -- the graph's health (the recorder writes from /diagnostics, lpr_web reads; Alembic revision 6) --
+class NodeHealth(Base):
+    """The newest status of one node of the graph: one row per node, replaced at
+    most every few seconds (lpr_recorder.health_rows). An old ``updated_at``
+    means the node stopped reporting (shown as stale, never deleted silently)."""
+    __tablename__ = 'node_health'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    node: Mapped[str] = mapped_column(String(200), unique=True)      # fully qualified: /cam0/recorder
+    camera: Mapped[str] = mapped_column(String(64), default='')      # its namespace (hardware_id)
+    level: Mapped[int] = mapped_column(Integer, default=0)            # diagnostic_msgs: 0 OK .. 3 STALE
+    message: Mapped[str] = mapped_column(Text, default='')
+    figures: Mapped[dict] = mapped_column(JSON, default=dict)         # lifecycle, cpu_percent, rss_mb, ...
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

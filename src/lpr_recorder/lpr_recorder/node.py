@@ -6,6 +6,7 @@ import time
 from collections import deque
 
 from builtin_interfaces.msg import Time
+from diagnostic_msgs.msg import DiagnosticArray
 from lpr_interfaces.msg import IngestedEvent, PlateCandidate, PlateEvent, PlateRead, PlateReadArray
 
 from lpr_common import topics
@@ -14,6 +15,8 @@ from lpr_common.images import ImageError, image_to_array
 from lpr_common.node import ERROR, OK, LprNode, run_node
 from lpr_common.worker import Worker
 from lpr_recorder.config import RecorderConfig
+from lpr_recorder.health_rows import WRITE_INTERVAL_S, LatestHealth, rows_of
+from lpr_recorder.health_store import write_rows
 from lpr_recorder.images import ImageStore, ImageStoreError, resolve_image_dir
 from lpr_recorder.journal import Event, Journal, JournalError, resolve_url
 from lpr_recorder.passes import FINAL, Decision, Observation, PassAggregator
@@ -26,6 +29,7 @@ from lpr_recorder.writer import EventWriter, Evidence
 
 _RETENTION = object()   # worker item: run retention
 _DRAIN = object()       # worker item: commit the spooled events
+_HEALTH = object()      # health worker item: write the node_health rows that are due
 
 
 class _Stopped(Exception):
@@ -109,6 +113,11 @@ class RecorderNode(LprNode):
         # both sides (the camera stamps with time.time_ns()); meaningless for a
         # replayed bag, whose stamps are old.
         self.read_latency = LatencyWindow()
+        # The graph's /diagnostics, kept per node and written to node_health by a
+        # thread of its own: never in the way of event commits.
+        self.health = LatestHealth()
+        self._health_worker: Worker | None = None
+        self._health_sub = self._health_timer = None
 
     def configure(self, config: RecorderConfig) -> None:
         store = ImageStore(resolve_image_dir(config.image_dir))
@@ -141,8 +150,10 @@ class RecorderNode(LprNode):
         self._timer = self.create_timer(0.25, self._tick)
         self._retention_timer = self.create_timer(self.config.retention_period_s,
                                                   lambda: self.worker.submit(_RETENTION))
+        self._start_health()
 
     def deactivate(self) -> None:
+        self._stop_health()
         # Open passes become events first: this also runs after Ctrl-C, when the
         # ROS context may already be gone but the disk is still there.
         if self.passes is not None and self.worker is not None:
@@ -162,6 +173,41 @@ class RecorderNode(LprNode):
             self._ingest_sub = None
             self.destroy_timer(timer)
             self.destroy_timer(self._retention_timer)
+
+    # -- the graph's health -> node_health --------------------------------------
+    def _start_health(self) -> None:
+        self._health_worker = Worker(self._write_health, 'recorder-health', maxsize=1,
+                                     on_error=self._health_error)
+        self._health_sub = self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS.name,
+                                                    self._on_diagnostics, topics.DIAGNOSTICS.qos)
+        # Twice per interval: each node's row is then written every 5 to 7.5 s.
+        self._health_timer = self.create_timer(WRITE_INTERVAL_S / 2, lambda: self._health_worker.submit(_HEALTH))
+
+    def _stop_health(self) -> None:
+        if self._health_sub is not None:
+            self.destroy_subscription(self._health_sub)
+            self.destroy_timer(self._health_timer)
+            self._health_sub = self._health_timer = None
+        if self._health_worker is not None:
+            self._health_worker.stop(drain=True, timeout=2.0)
+            self._health_worker = None
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for row in rows_of(msg.status):
+            self.health.offer(row)
+
+    def _write_health(self, _item) -> None:
+        rows = self.health.due()
+        try:
+            write_rows(self.journal.engine, rows)
+        except Exception:
+            self.health.retry(rows)   # due again at the next tick
+            raise
+
+    def _health_error(self, exc: BaseException) -> None:
+        """Counted and logged; the node's level stays about events."""
+        self.status.count('health_write_errors')
+        self.get_logger().warning(f'node health not written: {exc}', throttle_duration_sec=60.0)
 
     def _final_status(self) -> None:
         """Publish the figures once more: the runner stops the process right after
