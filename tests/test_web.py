@@ -532,3 +532,29 @@ def test_in_headless_chromium(server, store, tmp_path):
         chrome.quit()
     assert (tmp_path / 'web-journal.png').stat().st_size > 10_000
     print(f'screenshot: {tmp_path / "web-journal.png"}')
+
+
+def test_health_page_shows_each_node_stale_ones_and_errors_escaped(client, store):
+    from lpr_recorder.health_rows import HealthRow
+    from lpr_recorder.health_store import write_rows
+    now = dt.datetime.now(UTC)
+    write_rows(store.journal.engine, [
+        HealthRow('/cam0/camera', 'cam0', 0, 'active',
+                  {'lifecycle': 'active', 'cpu_percent': 31.5, 'rss_mb': 120.25, 'connected': True,
+                   'last_frame_age_s': 0.04, 'source_fps': 15.0}, now),
+        HealthRow('/cam0/recorder', 'cam0', 2, 'cannot record <b>events</b>',
+                  {'lifecycle': 'active', 'disk_free_gb': 3.5, 'temperature_c': 61.0, 'queued': 7}, now),
+        HealthRow('/cam0/detector', 'cam0', 0, 'active', {'lifecycle': 'active', 'fps': 14.0},
+                  now - dt.timedelta(minutes=10)),
+    ])
+    r = client.get('/health')
+    assert r.status_code == 200 and '<dd id="event-count">4</dd>' in r.text     # the journal facts stay
+    rows = {m.group(1): m.group(0) for m in re.finditer(r'<tr class="node[^"]*">\s*<td title="/cam0/(\w+)".*?</tr>',
+                                                         r.text, re.S)}
+    assert set(rows) == {'camera', 'recorder', 'detector'}
+    assert 'connected yes' in rows['camera'] and 'last_frame_age_s 0.04' in rows['camera']
+    assert '31.50' in rows['camera'] and 'class="node"' in rows['camera']
+    assert 'class="node problem"' in rows['recorder'] and 'level error' in rows['recorder']
+    assert 'cannot record &lt;b&gt;events&lt;/b&gt;' in rows['recorder'] and '<b>events' not in r.text
+    assert 'class="node problem stale"' in rows['detector'] and 'STALE' in rows['detector']
+    assert '3.50 GB (recorder)' in r.text and '61.00 °C' in r.text

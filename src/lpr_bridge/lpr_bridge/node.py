@@ -1,14 +1,17 @@
 """Bridge node: uploads journal events to the central server (store and forward)."""
 from __future__ import annotations
 
+from diagnostic_msgs.msg import DiagnosticArray
 from lpr_interfaces.msg import PlateEvent
 
 from lpr_common import topics
 from lpr_common.node import ERROR, OK, WARN, LprNode, run_node
 from lpr_bridge.config import BridgeConfig
+from lpr_bridge.lists_sync import ListsSync
 from lpr_bridge.security import TOKEN_ENV, load_token, token_file_readable_by_others
 from lpr_bridge.sender import SenderLoop
 from lpr_bridge.uploader import Uploader
+from lpr_recorder.health_rows import LatestHealth, rows_of
 from lpr_recorder.images import resolve_image_dir
 from lpr_recorder.journal import DEAD_LETTER, PENDING, Journal, resolve_url
 
@@ -21,7 +24,8 @@ class BridgeNode(LprNode):
         self.journal: Journal | None = None
         self.loop: SenderLoop | None = None
         self.transport = None
-        self._sub = None
+        self.health: LatestHealth | None = None   # every node's newest status, for the heartbeat
+        self._sub = self._health_sub = None
 
     def configure(self, config: BridgeConfig) -> None:
         self.journal = Journal(resolve_url(config.db_url))
@@ -35,16 +39,22 @@ class BridgeNode(LprNode):
         elif config.token_file and token_file_readable_by_others(config.token_file):
             self.get_logger().warning(f'token_file {config.token_file} is readable by other users: chmod 600')
         self.transport = SocketIoTransport(config.server_url, config.namespace, token, config.device_id,
-                                           config.ack_timeout_s, config.ca_file, config.allow_insecure)
+                                           config.ack_timeout_s, config.ca_file, config.allow_insecure,
+                                           lists=ListsSync(self.journal))   # lists the server pushes
         images = resolve_image_dir(config.image_dir) if config.send_images else None
         uploader = Uploader(self.journal, self.transport, images, config.device_id, config.batch,
                             config.max_attempts, config.max_payload_bytes, config.image_max_side,
                             config.image_quality)
+        self.health = LatestHealth() if config.send_health else None
         self.loop = SenderLoop(uploader, config.poll_s, config.retry_initial_s, config.retry_max_s,
-                               self._on_state, config.heartbeat_s)
+                               self._on_state, config.heartbeat_s,
+                               self.health.rows if self.health is not None else None)
 
     def activate(self) -> None:
         self._sub = self.create_subscription(PlateEvent, topics.EVENTS.name, self._on_event, topics.EVENTS.qos)
+        if self.health is not None:
+            self._health_sub = self.create_subscription(DiagnosticArray, topics.DIAGNOSTICS.name,
+                                                        self._on_diagnostics, topics.DIAGNOSTICS.qos)
         if self.loop is not None:
             self.loop.start()
 
@@ -53,6 +63,9 @@ class BridgeNode(LprNode):
             self.loop.stop()
         if self._sub is not None:
             sub, self._sub = self._sub, None
+            self.destroy_subscription(sub)
+        if self._health_sub is not None:
+            sub, self._health_sub = self._health_sub, None
             self.destroy_subscription(sub)
 
     def release(self) -> None:
@@ -63,10 +76,16 @@ class BridgeNode(LprNode):
             self.journal.close()
             self.journal = None
         self.loop = None
+        self.health = None
 
     def _on_event(self, msg: PlateEvent) -> None:
         if msg.stage == PlateEvent.STAGE_FINAL and self.loop is not None:
             self.loop.wake()
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        health = self.health
+        for row in rows_of(msg.status) if health is not None else ():
+            health.offer(row)
 
     def _on_state(self, state: str, detail: str) -> None:
         level = {'connected': OK, 'retrying': WARN}.get(state, ERROR)

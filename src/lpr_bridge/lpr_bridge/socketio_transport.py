@@ -5,9 +5,15 @@ events, images as binary attachments, answered with one result per event;
 ``heartbeat`` with the queue status. The token goes in the connection's auth
 data, over https/wss with the certificate verified (``ca_file`` or the system
 CAs); a plain URL with a token is refused unless ``allow_insecure``.
+
+With ``lists`` (a lpr_bridge.lists_sync.ListsSync), the access lists the
+server pushes (``lpr_lists``) go into the journal and are acknowledged
+(``lpr_lists_ack``); on each connection the transport first says which
+versions it holds (``lpr_lists_hello``) and applies what the server answers.
 """
 from __future__ import annotations
 
+import logging
 import socket
 import ssl
 import urllib.parse
@@ -16,15 +22,17 @@ import requests
 import socketio
 import socketio.exceptions
 
+from lpr_bridge.lists_sync import ACK_EVENT, HELLO_EVENT, PUSH_EVENT, REFUSED
 from lpr_bridge.security import check_url, http_url, is_tls
 from lpr_bridge.uploader import Ack, DeliveryError, Transport, TransportError
 
 BATCH_EVENT = 'lpr_batch'
+log = logging.getLogger(__name__)
 
 
 class SocketIoTransport(Transport):
     def __init__(self, url: str, namespace: str = '/', token: str = '', device_id: str = '',
-                 timeout_s: float = 10.0, ca_file: str = '', allow_insecure: bool = False):
+                 timeout_s: float = 10.0, ca_file: str = '', allow_insecure: bool = False, lists=None):
         check_url(url, token, allow_insecure, ca_file)     # SecurityError before anything is sent
         self.url, self.namespace = http_url(url), namespace
         self.auth = {'token': token, 'device_id': device_id}
@@ -35,6 +43,9 @@ class SocketIoTransport(Transport):
         self._client = socketio.Client(reconnection=False, http_session=session, ssl_verify=True)
         self._refusal = ''
         self._client.on('connect_error', self._on_connect_error, namespace=namespace)
+        self.lists = lists
+        if lists is not None:
+            self._client.on(PUSH_EVENT, self._apply_list, namespace=namespace)
 
     def _on_connect_error(self, data=None) -> None:
         """The server's reason for refusing the connection (e.g. the token); a
@@ -56,6 +67,34 @@ class SocketIoTransport(Transport):
         except socketio.exceptions.ConnectionError as exc:
             reason = self._refusal or diagnose(self.url, self.ca_file, self.timeout_s) or str(exc)
             raise TransportError(f'cannot connect to {self.url}: {reason}') from None
+        self._sync_lists()
+
+    def _sync_lists(self) -> None:
+        """Ask for the lists this edge lacks; a server without lists answers an error."""
+        if self.lists is None:
+            return
+        try:
+            reply = self._client.call(HELLO_EVENT, {'versions': self.lists.versions()},
+                                      namespace=self.namespace, timeout=self.timeout_s)
+        except socketio.exceptions.SocketIOError as exc:
+            log.warning('access lists not synchronised on connect: %s', exc or type(exc).__name__)
+            return
+        payloads = reply.get('lists') if isinstance(reply, dict) and reply.get('status') == 'success' else None
+        if not isinstance(payloads, list):
+            log.warning('access lists not synchronised on connect: %r', reply)
+            return
+        for payload in payloads:
+            self._apply_list(payload)
+
+    def _apply_list(self, payload) -> None:
+        """A pushed list into the journal, then the acknowledgement."""
+        outcome = self.lists.apply(payload)
+        if outcome.status == REFUSED:
+            log.warning('refused the %s access list v%d: %s', outcome.scope, outcome.version, outcome.error)
+        try:
+            self._client.emit(ACK_EVENT, outcome.ack(), namespace=self.namespace)
+        except socketio.exceptions.SocketIOError as exc:
+            log.warning('access list acknowledgement not sent: %s', exc)
 
     def _call(self, event: str, data):
         self.connect()

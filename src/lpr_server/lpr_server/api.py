@@ -5,9 +5,12 @@
     GET /api/events/{event_id}                   one event with its image links
     GET /api/events/{event_id}/images/{kind}     the JPEG
     GET /api/devices                             devices and their health
+    GET /api/lists?device=                       access lists pushed to the edges, their versions,
+                                                 and the version each device acknowledged
 
 Every call but /api/health needs ``Authorization: Bearer <api key>`` (an
 ``lpr-server apikey add NAME`` key; device tokens upload, they do not read).
+API keys only read: lists are changed with ``lpr-server list``.
 Answers are JSON (text is never rendered as HTML).
 """
 from __future__ import annotations
@@ -17,7 +20,9 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from lpr_server.models import API, Device, Event, Image
+from lpr_server.lists import ALL
+from lpr_server.images import ImageMissing
+from lpr_server.models import API, Device, Event, Image, ListEntry
 from lpr_server.store import EventQuery, Store, utcnow
 
 MAX_LIMIT = 1000
@@ -108,6 +113,8 @@ class Api:
             return self.events(query)
         if parts == ['devices']:
             return self.devices()
+        if parts == ['lists']:
+            return self.lists(query)
         if len(parts) in (2, 4) and parts[0] == 'events':
             try:
                 event_id = str(uuid.UUID(parts[1]))
@@ -151,9 +158,11 @@ class Api:
         if image is None:
             return _error(404, 'no such image')
         try:
-            data = self.store.image_file(image).read_bytes()
-        except OSError:
+            data = self.store.image_bytes(image)
+        except ImageMissing:
             return _error(410, 'image file missing on the server')
+        except OSError:
+            return _error(503, 'image store unavailable, try again')
         return Response(200, data, 'image/jpeg')
 
     def devices(self) -> Response:
@@ -169,3 +178,24 @@ class Api:
         return {'name': d.name, 'health': health, 'created_at': _iso(d.created_at),
                 'revoked_at': _iso(d.revoked_at), 'last_seen': _iso(d.last_seen),
                 'last_heartbeat': _iso(d.last_heartbeat), 'last_address': d.last_address, 'status': d.status}
+
+    def lists(self, query: dict) -> Response:
+        unknown = sorted(set(query) - {'device'})
+        if unknown:
+            raise BadRequest(f'unknown parameter(s) {", ".join(unknown)}')
+        device = query.get('device', '')[:64]
+        versions = self.store.list_versions()
+        scopes = [ALL] + ([device] if device else sorted(s for s in versions if s != ALL))
+        return _json(200, {
+            'lists': [{'scope': 'all' if scope == ALL else 'device', 'device': scope or None,
+                       'version': versions.get(scope, 0),
+                       'entries': [self._list_entry(e) for e in self.store.list_rows(scope)]} for scope in scopes],
+            'acks': [{'device': name, 'scope': a.scope, 'version': a.version, 'error': a.error or None,
+                      'acked_at': _iso(a.acked_at)} for name, a in self.store.list_acks()
+                     if not device or name == device]})
+
+    @staticmethod
+    def _list_entry(e: ListEntry) -> dict:
+        return {'id': e.id, 'list': e.list_name, 'plate': e.plate, 'cameras': e.cameras.split(),
+                'valid_from': _iso(e.valid_from), 'valid_until': _iso(e.valid_until), 'note': e.note,
+                'created_by': e.created_by, 'created_at': _iso(e.created_at)}

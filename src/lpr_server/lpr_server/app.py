@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import socketio
 
-from lpr_server import validate
+from lpr_server import lists, validate
 from lpr_server.api import Api
-from lpr_server.protocol import ERROR, Protocol
+from lpr_server.protocol import ERROR, SUCCESS, Protocol
 from lpr_server.store import Store
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ class ServerOptions:
     online_within_s: float = 90.0          # a device seen within this is "online"
     redis_url: str = ''                    # several server processes behind a load balancer
     log_level: str = 'info'
+    list_poll_s: float = 2.0               # how often list changes (e.g. by the CLI) are looked for
 
 
 def bearer(header: str) -> str:
@@ -52,6 +53,8 @@ def create_sio(store: Store, options: ServerOptions) -> socketio.AsyncServer:
     async def device_of(sid):
         return (await sio.get_session(sid))['device']
 
+    watcher: list = []      # the list watcher, started with the first connection (needs the loop)
+
     @sio.event
     async def connect(sid, environ, auth):
         token = auth.get('token') if isinstance(auth, dict) else None
@@ -66,6 +69,8 @@ def create_sio(store: Store, options: ServerOptions) -> socketio.AsyncServer:
         await sio.enter_room(sid, device_room(device.name))
         await asyncio.to_thread(store.touch, device.id, environ.get('REMOTE_ADDR', ''))
         log.info('device %s connected from %s', device.name, environ.get('REMOTE_ADDR'))
+        if not watcher:
+            watcher.append(sio.start_background_task(watch_lists, sio, store, options.list_poll_s))
 
     @sio.event
     async def disconnect(sid, *reason):
@@ -85,6 +90,21 @@ def create_sio(store: Store, options: ServerOptions) -> socketio.AsyncServer:
     async def heartbeat(sid, status):
         return await asyncio.to_thread(protocol.heartbeat, await device_of(sid), status)
 
+    @sio.on(lists.HELLO_EVENT)
+    async def lists_hello(sid, data=None):
+        return await asyncio.to_thread(lists_reply, store, await device_of(sid), data)
+
+    @sio.on(lists.ACK_EVENT)
+    async def lists_ack(sid, data=None):
+        device, ack = await device_of(sid), lists.parse_ack(data)
+        if ack is None:
+            return {'status': ERROR, 'error': 'malformed list acknowledgement'}
+        if ack.error:
+            log.warning('device %s did not apply the %s list v%d: %s', device.name, ack.scope, ack.version,
+                        ack.error)
+        await asyncio.to_thread(store.record_list_ack, device.id, ack)
+        return {'status': SUCCESS}
+
     @sio.on('*')
     async def other(event, sid, data=None):
         if validate.is_legacy(data):        # the seed's message, whatever its event name
@@ -98,6 +118,38 @@ async def push(sio: socketio.AsyncServer, event: str, data, device: str = '') ->
     """Send ``event`` to one device (``device``) or to every edge. With --redis-url
     the emit goes through Redis, so it reaches edges connected to any process."""
     await sio.emit(event, data, room=device_room(device) if device else EDGES_ROOM)
+
+
+def lists_reply(store: Store, device, data) -> dict:
+    """The answer to an edge's ``lpr_lists_hello``: the lists whose version it lacks."""
+    if not store.is_active(device.id):
+        return {'status': ERROR, 'error': 'device token revoked'}
+    held = data.get('versions') if isinstance(data, dict) else None
+    stale = lists.lacking(device.name, held, store.list_versions())
+    return {'status': SUCCESS, 'lists': [lists.payload(scope, *store.list_snapshot(scope)) for scope in stale]}
+
+
+async def push_list(sio: socketio.AsyncServer, store: Store, scope: str) -> None:
+    """Push one scope's whole list to the edges it concerns."""
+    version, entries = await asyncio.to_thread(store.list_snapshot, scope)
+    await push(sio, lists.PUSH_EVENT, lists.payload(scope, version, entries), device=scope)
+    log.info('pushed the %s list v%d (%d entries)', scope or 'all-devices', version, len(entries))
+
+
+async def watch_lists(sio: socketio.AsyncServer, store: Store, interval_s: float) -> None:
+    """Push every list whose version changed (the CLI writes from another
+    process, so the database is the signal). With several server processes
+    each one pushes: the edges ignore a version they already hold."""
+    seen: dict[str, int] = {}    # the first round pushes every list once (no change slips by)
+    while True:
+        try:
+            now = await asyncio.to_thread(store.list_versions)
+            for scope in lists.changed(seen, now):
+                await push_list(sio, store, scope)
+            seen = now
+        except Exception as exc:  # noqa: BLE001 - a database outage must not end the watcher
+            log.error('list watcher: %s', exc)
+        await sio.sleep(interval_s)
 
 
 def external_pusher(redis_url: str) -> socketio.RedisManager:

@@ -73,3 +73,40 @@ class Image(Base):
     path: Mapped[str] = mapped_column(Text)          # relative to the image directory
     size: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
+
+
+class ListEntry(Base):
+    """One plate of a central access list (the edge's fields), for every device
+    (``scope`` '') or one device (its name); pushed to the edges."""
+    __tablename__ = 'list_entries'
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(64), index=True)
+    list_name: Mapped[str] = mapped_column(String(16))
+    plate: Mapped[str] = mapped_column(String(32), index=True)
+    cameras: Mapped[str] = mapped_column(Text, default='')      # space-separated; '' = every camera
+    valid_from: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    valid_until: Mapped[dt.datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    note: Mapped[str] = mapped_column(Text, default='')
+    created_by: Mapped[str] = mapped_column(String(64), default='')
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class ListVersion(Base):
+    """The version of one scope's list: one more on every change."""
+    __tablename__ = 'list_versions'
+
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    changed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
+
+
+class ListAck(Base):
+    """The list version a device last acknowledged, per wire scope (all / device)."""
+    __tablename__ = 'list_acks'
+
+    device_id: Mapped[int] = mapped_column(ForeignKey('devices.id'), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str] = mapped_column(Text, default='')
+    acked_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
+import logging
 import re
 import secrets
 import threading
@@ -19,11 +19,14 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
-from lpr_server.models import API, DEVICE, Device, Event, Image
+from lpr_server import lists
+from lpr_server.images import Images, LocalImages, image_key
+from lpr_server.models import API, DEVICE, Device, Event, Image, ListAck, ListEntry, ListVersion
 
 NAME = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$')
 STORED, DUPLICATE = 'stored', 'duplicate'
 INGEST_ATTEMPTS = 3     # lost races with other server processes before giving up (retry: true)
+log = logging.getLogger(__name__)
 
 
 class StoreError(RuntimeError):
@@ -99,10 +102,10 @@ class EventQuery:
 
 
 class Store:
-    def __init__(self, url: str, image_dir: str | Path):
+    def __init__(self, url: str, images: str | Path | Images):
+        """``images``: the image directory, or an image store (lpr_server.images)."""
         self.url = url
-        self.image_dir = Path(image_dir)
-        self.image_dir.mkdir(parents=True, exist_ok=True)
+        self.images = images if isinstance(images, Images) else LocalImages(images)
         self.engine = open_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.Lock()   # one writer per process; other processes: unique keys
@@ -195,31 +198,38 @@ class Store:
                     statuses.append(STORED)
                 s.add_all([e for e, _ in fresh])
                 s.flush()   # assigns ids, in the order added
-                for row, images in fresh:
-                    for kind, blob in images.items():
-                        rel = self._write_image(device.name, row, kind, blob)
-                        written.append(self.image_dir / rel)
-                        s.add(Image(event_pk=row.id, kind=kind, path=rel, size=len(blob),
-                                    sha256=hashlib.sha256(blob).hexdigest()))
+                try:
+                    self._put_images(s, device.name, fresh, written)
+                except BaseException:
+                    self._discard(written)   # before the rollback lets another process take these event ids
+                    raise
                 s.execute(update(Device).where(Device.id == device.id).values(last_seen=now))
         except BaseException:
-            for path in written:        # nothing partial: no image without its event
-                path.unlink(missing_ok=True)
+            self._discard(written)      # nothing partial: no image without its event
             raise
         return statuses
 
-    def _write_image(self, device_name: str, row: Event, kind: str, blob: bytes) -> str:
-        day = row.best_seen.astimezone(dt.timezone.utc)
-        rel = f'{device_name}/{day:%Y/%m/%d}/{row.event_id}_{kind}.jpg'
-        path = self.image_dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f'.{path.name}.{secrets.token_hex(6)}.tmp')   # unique across hosts sharing the dir
-        with open(tmp, 'wb') as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        return rel
+    def _put_images(self, s, device_name: str, fresh: list, written: list[str]) -> None:
+        """Store the images of the new events and their rows. A key is a function
+        of the event, so a resent event overwrites its own images (one object each)."""
+        for row, images in fresh:
+            for kind, blob in images.items():
+                key = image_key(device_name, row.best_seen, row.event_id, kind)
+                written.append(key)     # before the put: a put that fails late may still have stored it
+                self.images.put(key, blob)
+                s.add(Image(event_pk=row.id, kind=kind, path=key, size=len(blob),
+                            sha256=hashlib.sha256(blob).hexdigest()))
+        s.flush()   # a failure of the image rows while the events' ids are still held
+
+    def _discard(self, written: list[str]) -> None:
+        """Delete the images of a failed ingest (best effort: what stays is
+        overwritten when the edge resends the event)."""
+        while written:
+            key = written.pop()
+            try:
+                self.images.delete(key)
+            except (OSError, ValueError) as exc:
+                log.warning('could not delete image %s of a failed ingest: %s', key, exc)
 
     def count(self) -> int:
         with self._sessions() as s:
@@ -257,7 +267,88 @@ class Store:
             return list(s.scalars(select(Event.event_id).order_by(Event.id)))
 
     def image_file(self, image: Image) -> Path:
-        return self.image_dir / image.path
+        """The file of ``image`` (a local image directory only)."""
+        return self.images.path(image.path)
+
+    def image_bytes(self, image: Image) -> bytes:
+        """``ImageMissing`` when it is gone, another ``OSError`` when the store fails."""
+        return self.images.get(image.path)
+
+    # access lists (pushed to the edges; see lpr_server.lists) ------------------
+
+    def add_list_entries(self, scope: str, entries: list[lists.Entry], by: str = '') -> int:
+        """Add entries to ``scope`` ('' = every device, else a device name);
+        returns the scope's new version."""
+        now = utcnow()
+        with self._write_lock, self._sessions.begin() as s:
+            self._check_scope(s, scope)
+            s.add_all(ListEntry(scope=scope, list_name=e.list_name, plate=e.plate, cameras=' '.join(e.cameras),
+                                valid_from=e.valid_from, valid_until=e.valid_until, note=e.note,
+                                created_by=by[:64], created_at=now) for e in entries)
+            return self._bump_version(s, scope, now)
+
+    def remove_list_entries(self, ids: list[int]) -> dict[str, int]:
+        """Remove entries by id (all or none); returns {scope: new version}."""
+        now = utcnow()
+        with self._write_lock, self._sessions.begin() as s:
+            rows = list(s.scalars(select(ListEntry).where(ListEntry.id.in_(ids))))
+            missing = sorted(set(ids) - {r.id for r in rows})
+            if missing:
+                raise StoreError(f'no list entry {", ".join(map(str, missing))}')
+            for row in rows:
+                s.delete(row)
+            return {scope: self._bump_version(s, scope, now) for scope in sorted({r.scope for r in rows})}
+
+    @staticmethod
+    def _check_scope(s, scope: str) -> None:
+        if scope != lists.ALL and s.scalar(select(Device.id).where(Device.name == scope,
+                                                                    Device.role == DEVICE)) is None:
+            raise StoreError(f'no device named {scope!r} (lpr-server device list)')
+
+    @staticmethod
+    def _bump_version(s, scope: str, now: dt.datetime) -> int:
+        bumped = s.execute(update(ListVersion).where(ListVersion.scope == scope)
+                           .values(version=ListVersion.version + 1, changed_at=now))
+        if bumped.rowcount == 0:
+            s.add(ListVersion(scope=scope, version=1, changed_at=now))
+            s.flush()
+        return int(s.scalar(select(ListVersion.version).where(ListVersion.scope == scope)))
+
+    def list_rows(self, scope: str | None = None) -> list[ListEntry]:
+        """The stored entries (of one scope), by scope, list and plate."""
+        with self._sessions() as s:
+            q = select(ListEntry).order_by(ListEntry.scope, ListEntry.list_name, ListEntry.plate, ListEntry.id)
+            if scope is not None:
+                q = q.where(ListEntry.scope == scope)
+            return list(s.scalars(q))
+
+    def list_versions(self) -> dict[str, int]:
+        with self._sessions() as s:
+            return {scope: version for scope, version in s.execute(select(ListVersion.scope, ListVersion.version))}
+
+    def list_snapshot(self, scope: str) -> tuple[int, list[lists.Entry]]:
+        """One scope's version and entries, read together."""
+        with self._sessions.begin() as s:
+            version = s.scalar(select(ListVersion.version).where(ListVersion.scope == scope)) or 0
+            rows = s.scalars(select(ListEntry).where(ListEntry.scope == scope).order_by(ListEntry.id))
+            return version, [lists.Entry(r.list_name, r.plate, tuple(r.cameras.split()), r.valid_from,
+                                         r.valid_until, r.note) for r in rows]
+
+    def record_list_ack(self, device_id: int, ack: lists.Ack) -> None:
+        with self._write_lock, self._sessions.begin() as s:
+            row = s.get(ListAck, (device_id, ack.scope))
+            if row is None:
+                s.add(ListAck(device_id=device_id, scope=ack.scope, version=ack.version, error=ack.error,
+                              acked_at=utcnow()))
+            else:
+                row.version, row.error, row.acked_at = ack.version, ack.error, utcnow()
+
+    def list_acks(self) -> list[tuple[str, ListAck]]:
+        """(device name, ack) of every device that acknowledged a list."""
+        with self._sessions() as s:
+            return [(name, ack) for ack, name in s.execute(
+                select(ListAck, Device.name).join(Device, Device.id == ListAck.device_id)
+                .order_by(Device.name, ListAck.scope))]
 
 
 __all__ = ['API', 'DEVICE', 'DUPLICATE', 'STORED', 'EventQuery', 'Store', 'StoreError', 'hash_token']

@@ -286,8 +286,9 @@ async def image(request: Request):
 # -- access lists -------------------------------------------------------------------------
 async def _lists_page(request: Request, status_code: int = 200, **context):
     entries = await _db(request, request.app.state.store.entries)
+    server_ids = await _db(request, request.app.state.store.server_entry_ids)
     return _render(request, 'lists.html', status_code=status_code, entries=entries, lists=lists.LISTS,
-                   **context)
+                   server_ids=server_ids, **context)
 
 
 @login_required
@@ -324,7 +325,10 @@ async def list_import(request: Request):
 @login_required
 async def list_delete(request: Request):
     await _checked_form(request)
-    await _db(request, request.app.state.store.delete_entry, int(request.path_params['entry_id']))
+    try:
+        await _db(request, request.app.state.store.delete_entry, int(request.path_params['entry_id']))
+    except PermissionError as exc:
+        return await _lists_page(request, 403, error=str(exc))
     return RedirectResponse('/lists', status_code=303)
 
 

@@ -12,6 +12,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from lpr_access.lists import load_entries
+from lpr_recorder.health_rows import STALE_AFTER_S, box_figures, node_view, worst_level
+from lpr_recorder.health_store import read_rows
 from lpr_recorder.journal import AccessEntry, BarrierRequest, DeadLetter, Event, Journal, PlateCorrection, WebUser
 from lpr_access import lists
 from lpr_access.manual import request_row
@@ -21,6 +23,8 @@ from lpr_web.visits import Gates, Pairing, Passage, Visit, pair
 from lpr_access.plates import Tolerance, matches_partial
 
 UTC = dt.timezone.utc
+# created_by of the entries lpr-server pushes (lpr_bridge.lists_sync.ORIGIN): read-only here
+SERVER_ORIGIN = 'lpr-server/'
 MAX_SCAN = 200_000   # rows a search looks at, newest first
 
 
@@ -50,12 +54,13 @@ class SearchQuery:
 
 class WebStore:
     def __init__(self, journal_url: str, image_dir: str | Path, tolerance: Tolerance = Tolerance(),
-                 gates: Gates = Gates()):
+                 gates: Gates = Gates(), stale_after_s: float = STALE_AFTER_S):
         self.journal = Journal(journal_url)       # migrates to the newest revision
         self._sessions = sessionmaker(self.journal.engine, expire_on_commit=False)
         self.image_dir = Path(image_dir).expanduser().resolve()
         self.tolerance = tolerance
         self.gates = gates
+        self.stale_after_s = stale_after_s      # a node's status older than this shows as stale
 
     def close(self) -> None:
         self.journal.close()
@@ -66,6 +71,8 @@ class WebStore:
         name = name.strip()
         if not name or len(name) > 64:
             raise ValueError('user name must be 1 to 64 characters')
+        if name.startswith(SERVER_ORIGIN):
+            raise ValueError(f'user names starting with {SERVER_ORIGIN!r} are reserved (server list entries)')
         hashed = hash_password(password)
         with self._sessions.begin() as s:
             user = s.scalar(select(WebUser).where(WebUser.name == name))
@@ -175,8 +182,17 @@ class WebStore:
                                   valid_from=e.valid_from, valid_until=e.valid_until, note=e.note,
                                   created_by=by, created_at=now) for e in entries)
 
+    def server_entry_ids(self) -> set[int]:
+        """The entries lpr-server pushed: shown, never edited here (the next push replaces them)."""
+        with self._sessions() as s:
+            return set(s.scalars(select(AccessEntry.id).where(AccessEntry.created_by.startswith(SERVER_ORIGIN))))
+
     def delete_entry(self, entry_id: int) -> None:
+        """Delete an operator's entry; PermissionError for a server entry."""
         with self._sessions.begin() as s:
+            by = s.scalar(select(AccessEntry.created_by).where(AccessEntry.id == entry_id))
+            if by is not None and by.startswith(SERVER_ORIGIN):
+                raise PermissionError('this entry comes from the central server: change it there (lpr-server list)')
             s.execute(delete(AccessEntry).where(AccessEntry.id == entry_id))
 
     # -- manual barrier opens ------------------------------------------------------------
@@ -253,7 +269,11 @@ class WebStore:
             letters = list(s.scalars(select(DeadLetter).order_by(DeadLetter.id.desc()).limit(10)))
             dead = int(s.scalar(select(func.count(DeadLetter.id))))
             corrections = int(s.scalar(select(func.count(PlateCorrection.id))))
-        return {'journal': make_url(self.journal.url).render_as_string(hide_password=True),
+            rows = read_rows(s)
+        now = dt.datetime.now(UTC)
+        nodes = [node_view(r, now, self.stale_after_s) for r in rows]
+        return {'nodes': nodes, 'worst': worst_level(nodes), 'box': box_figures(rows),
+                'stale_after_s': self.stale_after_s,'journal': make_url(self.journal.url).render_as_string(hide_password=True),
                 'events': sum(states.values()), 'upload_states': states, 'newest_event': newest,
                 'dead_letters': dead, 'latest_dead_letters': letters, 'corrections': corrections,
                 'image_dir': str(self.image_dir), 'disk': _disk(self.image_dir)}
