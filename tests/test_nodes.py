@@ -95,6 +95,9 @@ def test_detector_skips_bad_frames_and_keeps_detecting(ros):
     node.publish_status()
     assert wait_for(lambda: any(kv.key == 'bad_frames' and kv.value == '1'
                                 for s in status for st in s.status for kv in st.values))
+    values = {kv.key: kv.value for st in status[-1].status for kv in st.values}
+    assert values['backend'].startswith('onnx:') and 'CPUExecutionProvider' in values['device']
+    assert float(values['detect_ms']) > 0   # where the model runs, and how fast
     node.trigger_deactivate()
     node.destroy_node()
 

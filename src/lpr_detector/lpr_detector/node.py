@@ -34,6 +34,7 @@ class DetectorNode(LprNode):
         self.worker: Worker | None = None
         self._subs = []
         self._frames = 0
+        self._detect_ms: float | None = None   # moving average, for the status
         self._rate = RateMeter()
         self._last_reads: list[tuple[Box, str]] = []
 
@@ -87,6 +88,7 @@ class DetectorNode(LprNode):
         vehicles, owners = (self.vehicles.for_plates(image, [f.box for f in found])
                             if self.vehicles is not None else ([], [-1] * len(found)))
         elapsed_ms = (time.perf_counter() - start) * 1000.0
+        self._detect_ms = elapsed_ms if self._detect_ms is None else 0.9 * self._detect_ms + 0.1 * elapsed_ms
         self._frames += 1
         self._rate.tick()
         self.pub.publish(self._to_msg(msg, image, found, elapsed_ms, vehicles, owners))
@@ -142,7 +144,13 @@ class DetectorNode(LprNode):
     def fill_status(self, status) -> None:
         if self.worker is not None:
             status.values.update(frames=self._frames, dropped=self.worker.dropped,
-                                 fps=self._rate.rate())
+                                 fps=self._rate.rate(), failed=self.worker.failed)
+        if self.finder is not None:   # the accelerator's health: which device runs the model, how fast
+            detector = self.finder.detector
+            status.values.update(backend=detector.name,
+                                 device=', '.join(getattr(detector, 'providers', ()) or ()) or detector.name)
+        if self._detect_ms is not None:
+            status.values['detect_ms'] = round(self._detect_ms, 1)
 
 
 def _bbox(x, y, w, h) -> BoundingBox:

@@ -38,7 +38,7 @@ KEY_FIGURES = (
     'read_latency_ms_p50', 'read_latency_ms_p90', 'last_decision_latency_ms',
     'queued', 'pending', 'open_passes', 'spool', 'dropped', 'source_dropped',
     'errors', 'write_errors', 'dead_letters', 'driver_errors', 'failures',
-    'provider', 'oldest_pending_age_s',
+    'device', 'detect_ms', 'provider', 'oldest_pending_age_s',
 )
 BOX_FIGURES = ('disk_free_gb', 'temperature_c')   # the recorder reports the box
 
