@@ -24,6 +24,7 @@ import datetime as dt
 import io
 from dataclasses import dataclass, field
 
+from lpr_common import times
 from lpr_common.plate_text import compact
 
 ALL = ''                                   # the scope of every device
@@ -47,14 +48,7 @@ class Entry:
 # -- checking what an administrator enters ------------------------------------------
 def parse_time(text: str) -> dt.datetime | None:
     """ISO 8601 date or date-time ('' = open end); without a zone: UTC."""
-    text = (text or '').strip()
-    if not text:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f'not a date/time (ISO 8601 wanted): {text[:40]!r}') from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return times.parse_time(text, dt.timezone.utc)
 
 
 def parse_cameras(text: str) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ import io
 from dataclasses import dataclass, field
 
 from lpr_access.lists import LISTS, Entry, parse_cameras
+from lpr_common import times
 from lpr_common.plate_text import compact
 
 MAX_PLATE = 32
@@ -29,16 +30,7 @@ def check_plate(text: str) -> str:
 def parse_time(text: str, local_zone: dt.tzinfo | None = None) -> dt.datetime | None:
     """ISO 8601 date or date-time; without a zone, in ``local_zone`` (the
     server's own by default); '' = open end."""
-    text = text.strip()
-    if not text:
-        return None
-    try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f'not a date/time (ISO 8601 wanted): {text[:40]!r}') from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=local_zone) if local_zone else value.astimezone()
-    return value
+    return times.parse_time(text, local_zone)
 
 
 def make_entry(list_name: str, plate: str, cameras: str = '', valid_from: str = '',
