@@ -25,18 +25,10 @@ from lpr_server.models import API
 from lpr_server.store import Store, StoreError
 
 from sio_server import LprServerProcess
+from test_server_e2e import wait_for
 
 UTC = dt.timezone.utc
 T1 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
-
-
-def wait_for(condition, timeout_s: float, step_s: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step_s)
-    return condition()
 
 
 # -- the server's pure core ---------------------------------------------------------------

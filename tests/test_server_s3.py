@@ -23,6 +23,7 @@ from lpr_server.protocol import Protocol
 from lpr_server.store import Store
 
 from sio_server import LprServerProcess, free_port
+from test_server_e2e import add_credential
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
@@ -41,14 +42,6 @@ def event(i: int, **images: bytes) -> dict:
 
 def expected_keys(prefix: str, *events: dict) -> list[str]:
     return sorted(f'{prefix}/{image_key("edge1", T0, e["event_id"], kind)}' for e in events for kind in e['images'])
-
-
-def add_credential(data_dir, name: str, role: str = 'device') -> str:
-    store = Store(f'sqlite:///{data_dir / "server.sqlite"}', data_dir / 'images')
-    try:
-        return store.add_device(name, role)
-    finally:
-        store.close()
 
 
 # --- the local directory -------------------------------------------------------
