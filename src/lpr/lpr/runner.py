@@ -4,7 +4,8 @@ Children run in their own session, so a Ctrl-C reaches only the runner,
 which stops the graph in order: the camera first, then each node is
 deactivated through its lifecycle service (the detector and OCR drain their
 queues, the recorder turns open passes into events and commits them), then
-every process gets SIGINT and exits cleanly (no /dev/shm debris). A second
+every process gets SIGTERM and exits cleanly (no /dev/shm debris; a node still
+importing when the stop comes, with no handler yet, ends quietly). A second
 Ctrl-C stops everything at once. A node that dies is started again (its
 start-up recovers what it was doing: the recorder's journal, spool and
 images); one that dies more than ``respawn`` times within a minute stops the
@@ -238,9 +239,12 @@ class GraphRunner:
     # -- stop ---------------------------------------------------------------
     def stop(self) -> None:
         running = [c for c in self.children if c.exit_code is None]
-        camera = [c for c in running if c.spec.is_camera]
-        for c in camera:
-            self._signal(c, signal.SIGINT)
+        # SIGTERM, not SIGINT: the nodes handle both alike, but one still importing
+        # (no handler yet) would print a KeyboardInterrupt traceback on SIGINT.
+        cameras = [c for c in running if c.spec.is_camera]
+        for c in cameras:
+            self._signal(c, signal.SIGTERM)
+        for c in cameras:
             self._join(c, 10.0)
         if not self._hard_stop and self.monitor is not None:
             for c in running:
@@ -250,13 +254,11 @@ class GraphRunner:
                         self._log(f'{c.spec.name}: deactivation did not complete')
         for c in running:
             if c.exit_code is None:
-                self._signal(c, signal.SIGINT)
-        for c in running:
-            if c.exit_code is None and not self._join(c, 10.0):
                 self._signal(c, signal.SIGTERM)
-                if not self._join(c, 5.0):
-                    self._signal(c, signal.SIGKILL)
-                    self._join(c, 5.0)
+        for c in running:
+            if c.exit_code is None and not self._join(c, 15.0):
+                self._signal(c, signal.SIGKILL)
+                self._join(c, 5.0)
         if self.monitor is not None:
             self.monitor_events = list(self.monitor.events)
             self.monitor_arrivals = dict(self.monitor.arrivals)
